@@ -1,0 +1,177 @@
+"""The work of each task: one file's table, and the aggregates. File I/O at the edge of the pure core.
+
+`build_table_file` is the whole per-file job (read -> hash -> cache or extract -> place -> write if
+changed); it runs in the main process for an in-process task, or in a pool worker when the task layer
+prefetches cache misses. `TableBuilder` holds what the main process needs across tasks, and the build's
+counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kwbuild import jsonio
+from kwbuild.cache import ContentCache, cache_key
+from kwbuild.extract import EXTRACTORS
+from kwbuild.index import build_manifest, build_symbol_map
+from kwbuild.layout import Layout
+from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
+
+log = logging.getLogger("kwbuild")
+
+PARSED, CACHED, UNREADABLE, VANISHED = "parsed", "cached", "unreadable", "vanished"
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """What one table task needs: where the file is and what it is called in the tree."""
+
+    root: str
+    rel: str
+    module: str | None
+    language: str
+    table_path: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rel: str
+    status: str  # PARSED, CACHED, UNREADABLE or VANISHED
+    written: bool
+    has_errors: bool
+
+
+@dataclass
+class BuildStats:
+    """What the build did, for the summary."""
+
+    parsed: int = 0
+    cache_hits: int = 0
+    tables_written: int = 0
+    tables_removed: int = 0
+    pages_written: int = 0
+    vanished: list[str] = field(default_factory=list)
+
+    def record(self, outcome: Outcome) -> None:
+        self.parsed += outcome.status == PARSED
+        self.cache_hits += outcome.status == CACHED
+        self.tables_written += outcome.written
+        if outcome.status == VANISHED:
+            self.vanished.append(outcome.rel)
+
+
+def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str, bytes]]) -> Outcome:
+    """Read, hash, look up or extract, place and write one file's table.
+
+    A cache entry computed here is appended to `pending` (the caller stores entries in batches).
+    """
+    try:
+        with open(os.path.join(job.root, job.rel), "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        removed = jsonio.remove_file(job.table_path)
+        return Outcome(job.rel, VANISHED, removed, False)
+    except OSError as error:
+        table = place_table(unreadable_table(job.language, error), job.rel, job.module)
+        return Outcome(job.rel, UNREADABLE, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
+    cached, parsed = _cached_or_extracted(data, job.language, cache, pending)
+    table = place_table(cached, job.rel, job.module)
+    written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
+    return Outcome(job.rel, PARSED if parsed else CACHED, written, bool(table["errors"]))
+
+
+def _cached_or_extracted(
+    data: bytes, language: str, cache: ContentCache, pending: list[tuple[str, bytes]]
+) -> tuple[Table, bool]:
+    extractor = EXTRACTORS[language]
+    digest = content_hash(data)
+    key = cache_key(digest, extractor.NAME, extractor.VERSION)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached, False
+    try:
+        extracted = extractor.extract(data)
+    except Exception as error:  # an extractor bug must not stop the build: record it, do not cache it
+        log.error("extractor %s failed on a file (hash %s):\n%s", extractor.NAME, digest, traceback.format_exc())
+        extracted = _failed_extraction(language, f"internal extractor error: {error!r}")
+        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), True
+    table = make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted)
+    pending.append((key, jsonio.dumps(table)))
+    return table, True
+
+
+def unreadable_table(language: str, error: OSError) -> Table:
+    """The table of a file that could not be read: no symbols, one `read` error."""
+    extractor = EXTRACTORS[language]
+    table = _failed_extraction(language, f"cannot read file: {error.strerror or error}")
+    table["errors"][0]["kind"] = "read"
+    table.update(
+        schema_version=SCHEMA_VERSION,
+        extractor={"name": extractor.NAME, "version": extractor.VERSION},
+        hash=None,
+        size=0,
+        lines=0,
+    )
+    return table
+
+
+def _failed_extraction(language: str, message: str) -> Table:
+    return {
+        "language": language,
+        "docstring": None,
+        "all": None,
+        "partial": True,
+        "symbols": [],
+        "imports": [],
+        "errors": [{"kind": "internal", "message": message, "line": None, "col": None}],
+    }
+
+
+class TableBuilder:
+    """The main process's side of the build: runs jobs in process or takes them from a prefetcher."""
+
+    def __init__(self, layout: Layout, cache: ContentCache) -> None:
+        self.layout = layout
+        self.cache = cache
+        self.stats = BuildStats()
+        self.prefetcher: Any = None  # a kwbuild.prefetch.Prefetcher while one runs
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["prefetcher"] = None
+        return state
+
+    def build_table(self, job: FileJob) -> dict[str, Any]:
+        """doit action of one table task."""
+        outcome = self.prefetcher.take(job.rel) if self.prefetcher is not None else None
+        if outcome is None:
+            pending: list[tuple[str, bytes]] = []
+            outcome = build_table_file(job, self.cache, pending)
+            self.cache.put_many(pending)
+            self.stats.record(outcome)
+        return {"status": outcome.status, "written": outcome.written}
+
+    def build_manifest(self, rels: list[str]) -> dict[str, Any]:
+        """doit action of the manifest task."""
+        written = jsonio.write_if_changed(self.layout.manifest, jsonio.dumps(build_manifest(self._tables(rels))))
+        self.stats.pages_written += written
+        return {"written": written}
+
+    def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
+        """doit action of the symbol map task."""
+        data = jsonio.dumps(build_symbol_map(self._tables(rels)))
+        written = jsonio.write_if_changed(self.layout.symbol_map, data)
+        self.stats.pages_written += written
+        return {"written": written}
+
+    def _tables(self, rels: list[str]) -> Iterator[Table]:
+        for rel in rels:
+            try:
+                yield jsonio.read_json(self.layout.table_path(rel))
+            except FileNotFoundError:
+                continue  # its source vanished during the build

@@ -1,0 +1,168 @@
+"""The `kwbuild` command: parse options, call one function, map errors to exit codes (the only place).
+
+Exit codes: 0 success (source files with recorded errors included), 1 user error, 2 usage, 3 internal
+error (the traceback goes to a log file, its path on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from kwbuild import __version__, jsonio
+from kwbuild.errors import EXIT_INTERNAL, KwbuildError, UsageError, UserError
+from kwbuild.layout import Layout
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kwbuild", description="Incremental symbol tables and keyword indexes.")
+    parser.add_argument("--version", action="version", version=f"kwbuild {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    build = commands.add_parser("build", help="build (or bring up to date) the tables of a tree")
+    build.add_argument("root", help="the source tree")
+    build.add_argument("--out", default="kwbuild-out", help="output folder (default: ./kwbuild-out)")
+    build.add_argument("--cache", help="content cache folder (default: the per-user cache)")
+    build.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
+    build.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
+    build.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave paths out")
+    build.add_argument("--full", action="store_true", help="ignore the stat snapshot: let doit check every file")
+    build.add_argument("--summary-json", metavar="FILE", help="write the build summary as JSON")
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    build.set_defaults(func=cmd_build)
+
+    show = commands.add_parser("show", help="print one file's table as JSON")
+    show.add_argument("path", help="the file's path in the tree, as in its table")
+    show.add_argument("--out", default="kwbuild-out", help="output folder of the build")
+    show.set_defaults(func=cmd_show)
+
+    export = commands.add_parser("export", help="print every table as JSON Lines, sorted by path")
+    export.add_argument("--out", default="kwbuild-out", help="output folder of the build")
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from kwbuild.config import make_config
+    from kwbuild.progress import ProgressReporter
+    from kwbuild.tasks import run_build
+
+    config = make_config(args.root, args.out, args.cache, args.jobs, tuple(args.include), tuple(args.exclude))
+    reporter = ProgressReporter(quiet=args.quiet)
+    result = run_build(config, reporter, full=args.full)
+    summary = build_summary(result)
+    if args.summary_json:
+        _write_summary(Path(args.summary_json), summary)
+    print(format_summary(summary), file=sys.stderr)
+    return 0 if result.exit_code == 0 else EXIT_INTERNAL
+
+
+def build_summary(result: Any) -> dict[str, Any]:
+    """The summary object of `--summary-json`."""
+    stats = result.builder.stats
+    discovery = result.plan.discovery
+    return {
+        "files": len(discovery.sources),
+        "parsed": stats.parsed,
+        "cache_hits": stats.cache_hits,
+        "tables_written": stats.tables_written,
+        "tables_removed": stats.tables_removed,
+        "pages_written": stats.pages_written,
+        "errors": _files_with_errors(result.plan.config.layout),
+        "skipped": dict(sorted(discovery.skipped.items())),
+        "vanished": len(stats.vanished),
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    skipped = sum(summary["skipped"].values())
+    return (
+        f"kwbuild: {summary['files']} files, {summary['parsed']} parsed, {summary['cache_hits']} from cache, "
+        f"{summary['tables_written']} tables and {summary['pages_written']} pages written, "
+        f"{summary['errors']} with errors, {skipped} skipped, {summary['seconds']:.2f} s"
+    )
+
+
+def _files_with_errors(layout: Layout) -> int:
+    try:
+        manifest = jsonio.read_json(layout.manifest)
+    except (OSError, ValueError):
+        return 0
+    return int(manifest.get("totals", {}).get("files_with_errors", 0))
+
+
+def _write_summary(path: Path, summary: dict[str, Any]) -> None:
+    try:
+        jsonio.atomic_write(path, jsonio.dumps(summary, pretty=True))
+    except OSError as error:
+        raise UserError(f"cannot write summary to {str(path)!r}: {error.strerror}") from None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    layout = _existing_build(args.out)
+    rel = args.path.replace(os.sep, "/").removeprefix("./")
+    path = layout.table_path(rel)
+    if ".." in rel.split("/") or not os.path.isfile(path):
+        raise UserError(f"no table for {args.path!r} in {args.out!r} (paths are relative to the tree's root)")
+    sys.stdout.buffer.write(jsonio.dumps(jsonio.read_json(path), pretty=True))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    layout = _existing_build(args.out)
+    manifest = jsonio.read_json(layout.manifest)
+    out = sys.stdout.buffer
+    for entry in manifest["files"]:
+        out.write(jsonio.dumps(jsonio.read_json(layout.table_path(entry["path"]))))
+    return 0
+
+
+def _existing_build(out: str) -> Layout:
+    layout = Layout(Path(out))
+    if not os.path.isfile(layout.manifest):
+        raise UserError(f"{out!r} holds no kwbuild build (run: kwbuild build ROOT --out {out})")
+    return layout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="kwbuild: %(levelname)s: %(message)s")
+    try:
+        args = _build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except KwbuildError as error:
+        print(f"kwbuild: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("kwbuild: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    fd, log_path = tempfile.mkstemp(prefix="kwbuild-crash-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(traceback.format_exc())
+    print(f"kwbuild: internal error: {sys.exc_info()[1]!r} (traceback in {log_path})", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

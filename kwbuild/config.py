@@ -1,0 +1,82 @@
+"""A build's settings: the tree, the output and cache folders, the jobs, the include/exclude globs.
+
+Globs come from `[tool.kwbuild]` in the tree's own `pyproject.toml` (keys `include`, `exclude`,
+`gitignore`) and from options; options add to the file's lists. Every problem is a one-line `UserError`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kwbuild.cache import default_cache_dir
+from kwbuild.discover import Rules
+from kwbuild.errors import UsageError, UserError
+from kwbuild.layout import Layout
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    root: Path
+    out: Path
+    cache: Path
+    jobs: int
+    rules: Rules
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.out)
+
+    @property
+    def root_name(self) -> str:
+        return self.root.name
+
+
+def make_config(
+    root: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    cache: str | os.PathLike[str] | None = None,
+    jobs: int | None = None,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+) -> BuildConfig:
+    """Validate the settings and read the tree's `[tool.kwbuild]`."""
+    root_path = Path(root).expanduser()
+    if not root_path.is_dir():
+        what = "does not exist" if not root_path.exists() else "is not a folder"
+        raise UserError(f"source root {str(root)!r} {what}")
+    root_path = root_path.resolve()
+    out_path = Path(out).expanduser().resolve() if out is not None else Path.cwd() / "kwbuild-out"
+    cache_path = Path(cache).expanduser().resolve() if cache is not None else default_cache_dir()
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"-j/--jobs must be at least 1, not {jobs}")
+    settings = _tree_settings(root_path)
+    rules = Rules(
+        include=tuple(settings.get("include", ())) + include,
+        exclude=tuple(settings.get("exclude", ())) + exclude,
+        skip_paths=(str(out_path), str(cache_path)),
+        gitignore=bool(settings.get("gitignore", True)),
+    )
+    return BuildConfig(root_path, out_path, cache_path, jobs or (os.cpu_count() or 1), rules)
+
+
+def _tree_settings(root: Path) -> dict[str, Any]:
+    path = root / "pyproject.toml"
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    settings = data.get("tool", {}).get("kwbuild", {})
+    if not isinstance(settings, dict):
+        raise UserError(f"{path}: [tool.kwbuild] must be a table")
+    for key in ("include", "exclude"):
+        value = settings.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise UserError(f"{path}: [tool.kwbuild] {key} must be a list of glob strings")
+    return settings

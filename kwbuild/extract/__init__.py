@@ -1,0 +1,50 @@
+"""The extractor registry: one module per language behind one small Protocol.
+
+Adding a language is one module in this package (with `NAME`, `VERSION`, `SUFFIXES` and a pure
+`extract(data: bytes) -> dict`) plus one line in `_MODULES` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType, ModuleType
+from typing import Any, Protocol, cast
+
+from kwbuild.extract import python
+
+
+class Extractor(Protocol):
+    """What every language module provides."""
+
+    NAME: str
+    VERSION: int
+    SUFFIXES: tuple[str, ...]
+
+    def extract(self, data: bytes) -> dict[str, Any]:
+        """Turn a file's bytes into the path-independent part of its table; never raises."""
+        ...
+
+
+_MODULES: tuple[ModuleType, ...] = (python,)
+
+EXTRACTORS: Mapping[str, Extractor] = MappingProxyType({module.NAME: cast(Extractor, module) for module in _MODULES})
+
+SUFFIXES: Mapping[str, str] = MappingProxyType(
+    {suffix: module.NAME for module in _MODULES for suffix in module.SUFFIXES}
+)
+
+
+def language_of(filename: str) -> str | None:
+    """The language of a file name by its suffix, or None when no extractor takes it."""
+    dot = filename.rfind(".")
+    if dot <= 0:
+        return None
+    return SUFFIXES.get(filename[dot:].lower())
+
+
+def versions_key() -> str:
+    """A short text naming every extractor version and the schema version (changes invalidate tasks)."""
+    from kwbuild.model import SCHEMA_VERSION
+
+    parts = [f"{name}@{EXTRACTORS[name].VERSION}" for name in sorted(EXTRACTORS)]
+    return f"schema{SCHEMA_VERSION}:" + ",".join(parts)

@@ -1,0 +1,87 @@
+"""Deterministic JSON bytes and atomic, write-if-changed files.
+
+Every artefact kwbuild writes goes through `write_if_changed`: a temp file in the same folder, then
+`os.replace`, and no write at all when the bytes on disk are already equal. That is what lets an edit that
+leaves a table unchanged stop the build early (doit compares dependency contents, not write times).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+_PRETTY_OPTIONS = _DUMP_OPTIONS | orjson.OPT_INDENT_2
+
+
+def dumps(value: Any, *, pretty: bool = False) -> bytes:
+    """Serialise `value` with sorted keys and a final newline; compact unless `pretty`."""
+    return orjson.dumps(value, option=_PRETTY_OPTIONS if pretty else _DUMP_OPTIONS)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON bytes (orjson)."""
+    return orjson.loads(data)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read and parse one JSON file."""
+    with open(path, "rb") as handle:
+        return orjson.loads(handle.read())
+
+
+def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
+    """Write `data` to `path` atomically unless the file already holds exactly these bytes.
+
+    Returns True when the file was (re)written.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(data) + 1) == data:
+                return False
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        _remove_tree(Path(path))
+    atomic_write(path, data)
+    return True
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, then rename it over `path`."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kwtmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def remove_file(path: str | os.PathLike[str]) -> bool:
+    """Remove a file if it exists; returns True when something was removed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)

@@ -1,0 +1,64 @@
+"""Where a build's outputs and state live inside its output folder (one place for every path).
+
+Paths are plain strings: a tree's tables are named thousands of times per build, and `pathlib` costs
+~10 us a join.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kwbuild.discover import OUTPUT_MARKER
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The output folder's map.
+
+    out/tables/<path>.json   one table per source file, mirroring the tree
+    out/index.json           the manifest
+    out/symbols.json         the symbol map
+    out/.kwbuild/            build state: doit's database, the stat snapshot (never read by tools)
+    """
+
+    out: Path
+
+    @property
+    def tables(self) -> str:
+        return os.path.join(self.out, "tables")
+
+    def table_path(self, rel: str) -> str:
+        return f"{self.out}/tables/{rel}.json"
+
+    @property
+    def manifest(self) -> str:
+        return os.path.join(self.out, "index.json")
+
+    @property
+    def symbol_map(self) -> str:
+        return os.path.join(self.out, "symbols.json")
+
+    @property
+    def state(self) -> str:
+        return os.path.join(self.out, ".kwbuild")
+
+    @property
+    def doit_db(self) -> str:
+        return os.path.join(self.state, "doit.sqlite3")
+
+    @property
+    def snapshot(self) -> str:
+        return os.path.join(self.state, "snapshot.json")
+
+    @property
+    def marker(self) -> str:
+        return os.path.join(self.out, OUTPUT_MARKER)
+
+    def prepare(self) -> None:
+        """Create the output and state folders and the marker that keeps discovery out of them."""
+        os.makedirs(self.state, exist_ok=True)
+        if not os.path.exists(self.marker):
+            with open(self.marker, "w", encoding="utf-8") as handle:
+                handle.write("kwbuild output folder: generated, safe to delete.\n")

@@ -1,0 +1,202 @@
+"""Incremental behaviour of `kwbuild build` on small real trees (one test per promise of the core issue)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kwbuild.extract import python as python_extractor
+from tests.conftest import Project
+
+Stamp = Callable[[Path], tuple[int, int]]
+
+PKG = {
+    "pkg/__init__.py": '"""The package."""\nfrom .core import Engine\n',
+    "pkg/core.py": (
+        '"""Core engine."""\n\n\nclass Engine:\n    """Runs things."""\n\n'
+        "    def run(self, n: int) -> int:\n        return n + 1\n\n\n"
+        "def helper():\n    return 42\n"
+    ),
+    "pkg/util.py": "import os\n\nLIMIT = 10\n\n\ndef tool(x):\n    return x\n",
+    "script.py": "def main():\n    pass\n",
+}
+
+
+@pytest.fixture
+def tree(project: Project) -> Project:
+    for rel, text in PKG.items():
+        project.write(rel, text)
+    return project
+
+
+def test_cold_build_parses_every_file_and_writes_every_output(tree: Project) -> None:
+    summary = tree.build()
+    assert summary["files"] == 4
+    assert summary["parsed"] == 4
+    assert summary["cache_hits"] == 0
+    assert summary["tables_written"] == 4
+    assert summary["pages_written"] == 2
+    assert summary["errors"] == 0
+    assert [f["path"] for f in tree.manifest()["files"]] == [
+        "pkg/__init__.py",
+        "pkg/core.py",
+        "pkg/util.py",
+        "script.py",
+    ]
+
+
+def test_second_build_with_nothing_changed_parses_and_writes_nothing(tree: Project) -> None:
+    tree.build()
+    before = {p: p.stat().st_mtime_ns for p in tree.out.rglob("*") if p.is_file()}
+    summary = tree.build()
+    assert (summary["parsed"], summary["tables_written"], summary["pages_written"]) == (0, 0, 0)
+    after = {p: p.stat().st_mtime_ns for p in tree.out.rglob("*") if p.is_file()}
+    outputs = {p for p in before if ".kwbuild" not in p.parts}
+    assert {p: before[p] for p in outputs} == {p: after[p] for p in outputs}
+
+
+def test_full_build_with_nothing_changed_parses_and_writes_nothing(tree: Project) -> None:
+    tree.build()
+    summary = tree.build("--full")
+    assert (summary["parsed"], summary["tables_written"], summary["pages_written"]) == (0, 0, 0)
+
+
+def test_touch_parses_nothing(tree: Project) -> None:
+    tree.build()
+    os.utime(tree.root / "pkg/core.py", ns=(1, 1))
+    summary = tree.build()
+    assert (summary["parsed"], summary["tables_written"], summary["pages_written"]) == (0, 0, 0)
+    assert tree.build()["parsed"] == 0
+
+
+def test_fresh_output_folder_with_warm_cache_parses_nothing_and_writes_everything(
+    tree: Project, tmp_path: Path
+) -> None:
+    tree.build()
+    summary = tree.build(out=tmp_path / "out2")
+    assert summary["parsed"] == 0
+    assert summary["cache_hits"] == 4
+    assert summary["tables_written"] == 4
+    assert summary["pages_written"] == 2
+    assert (tmp_path / "out2/index.json").read_bytes() == (tree.out / "index.json").read_bytes()
+
+
+def test_bytes_seen_before_come_from_the_cache(tree: Project) -> None:
+    tree.build()
+    original = (tree.root / "pkg/util.py").read_bytes()
+    tree.write("pkg/util.py", "def branch_only():\n    pass\n")
+    assert tree.build()["parsed"] == 1
+    (tree.root / "pkg/util.py").write_bytes(original)
+    summary = tree.build()
+    assert summary["parsed"] == 0
+    assert summary["cache_hits"] == 1
+    assert [s["name"] for s in tree.table("pkg/util.py")["symbols"]] == ["LIMIT", "tool"]
+
+
+def test_body_edit_parses_one_file_and_skips_unchanged_aggregates(tree: Project, stamp: Stamp) -> None:
+    tree.build()
+    symbols_before = stamp(tree.out / "symbols.json")
+    tree.write("pkg/core.py", PKG["pkg/core.py"].replace("n + 1", "n + 2"))
+    summary = tree.build()
+    assert summary["parsed"] == 1
+    assert summary["tables_written"] == 1
+    assert summary["pages_written"] == 1  # the manifest lists the new hash; the symbol map is unchanged
+    assert stamp(tree.out / "symbols.json") == symbols_before
+
+
+def test_added_symbol_reaches_the_symbol_map(tree: Project) -> None:
+    tree.build()
+    tree.write("pkg/util.py", PKG["pkg/util.py"] + "\n\ndef added():\n    pass\n")
+    summary = tree.build()
+    assert (summary["parsed"], summary["pages_written"]) == (1, 2)
+    symbols = (tree.out / "symbols.json").read_text()
+    assert '"added"' in symbols
+
+
+def test_new_renamed_and_deleted_files(tree: Project) -> None:
+    tree.build()
+    tree.write("pkg/extra.py", "X = 1\n")
+    os.rename(tree.root / "script.py", tree.root / "tool.py")
+    (tree.root / "pkg/util.py").unlink()
+    summary = tree.build()
+    assert summary["parsed"] == 1  # tool.py has script.py's bytes: from the cache
+    assert summary["tables_removed"] == 2
+    paths = [f["path"] for f in tree.manifest()["files"]]
+    assert paths == ["pkg/__init__.py", "pkg/core.py", "pkg/extra.py", "tool.py"]
+    tables = sorted(str(p.relative_to(tree.out / "tables")) for p in (tree.out / "tables").rglob("*.json"))
+    assert tables == ["pkg/__init__.py.json", "pkg/core.py.json", "pkg/extra.py.json", "tool.py.json"]
+
+
+def test_deleted_files_are_removed_even_without_a_snapshot(tree: Project) -> None:
+    tree.build()
+    (tree.out / ".kwbuild" / "snapshot.json").unlink()
+    (tree.root / "script.py").unlink()
+    tree.build()
+    assert not (tree.out / "tables/script.py.json").exists()
+    assert "script.py" not in [f["path"] for f in tree.manifest()["files"]]
+
+
+def test_adding_and_removing_init_py_renames_modules_below(tree: Project) -> None:
+    tree.write("pkg/sub/mod.py", "A = 1\n")
+    tree.build()
+    assert tree.table("pkg/sub/mod.py")["module"] == "mod"
+    tree.write("pkg/sub/__init__.py", "")
+    summary = tree.build()
+    assert summary["parsed"] == 1  # only the new __init__.py; mod.py's table is re-placed from the cache
+    assert tree.table("pkg/sub/mod.py")["module"] == "pkg.sub.mod"
+    assert tree.table("pkg/sub/__init__.py")["module"] == "pkg.sub"
+    (tree.root / "pkg/__init__.py").unlink()
+    tree.build()
+    assert tree.table("pkg/sub/mod.py")["module"] == "sub.mod"
+    assert tree.table("pkg/core.py")["module"] == "core"
+
+
+def test_identical_files_share_one_cache_entry_but_keep_their_own_path(project: Project) -> None:
+    for rel in ("a/__init__.py", "b/__init__.py", "c/__init__.py"):
+        project.write(rel, "from .x import y\n")
+    summary = project.build()
+    assert summary["parsed"] == 1
+    assert summary["cache_hits"] == 2
+    assert [project.table(f"{d}/__init__.py")["module"] for d in "abc"] == ["a", "b", "c"]
+    assert {project.table(f"{d}/__init__.py")["path"] for d in "abc"} == {
+        "a/__init__.py",
+        "b/__init__.py",
+        "c/__init__.py",
+    }
+
+
+def test_new_extractor_version_invalidates_exactly_its_entries(tree: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree.build()
+    monkeypatch.setattr(python_extractor, "VERSION", python_extractor.VERSION + 1)
+    summary = tree.build()
+    assert summary["parsed"] == 4
+    assert tree.table("pkg/core.py")["extractor"]["version"] == python_extractor.VERSION
+    assert tree.build()["parsed"] == 0
+    monkeypatch.undo()
+    summary = tree.build()  # back to the old version: its entries are still valid
+    assert (summary["parsed"], summary["cache_hits"]) == (0, 4)
+
+
+def test_new_schema_version_invalidates_every_entry(tree: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kwbuild import cache, model
+
+    tree.build()
+    monkeypatch.setattr(cache, "SCHEMA_VERSION", model.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(model, "SCHEMA_VERSION", model.SCHEMA_VERSION + 1)
+    assert tree.build()["parsed"] == 4
+
+
+def test_parallel_and_serial_builds_give_identical_outputs(project: Project, tmp_path: Path) -> None:
+    for i in range(60):
+        project.write(f"p{i % 5}/m{i}.py", f"class C{i}:\n    def f(self):\n        return {i}\n")
+    project.build("-j", "2")
+    serial = tmp_path / "serial"
+    project.cache = tmp_path / "cache-serial"
+    summary = project.build("-j", "1", out=serial)
+    assert summary["parsed"] == 60
+    for path in (project.out / "tables").rglob("*.json"):
+        assert path.read_bytes() == (serial / "tables" / path.relative_to(project.out / "tables")).read_bytes()
+    assert (project.out / "symbols.json").read_bytes() == (serial / "symbols.json").read_bytes()
