@@ -11,16 +11,16 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from kwbuild import jsonio
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.extract import EXTRACTORS
-from kwbuild.index import build_manifest, build_symbol_map
+from kwbuild.index import build_manifest, build_symbol_map, manifest_entry, symbol_map_part
 from kwbuild.layout import Layout
 from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
+from kwbuild.store import DigestStore, View
 
 log = logging.getLogger("kwbuild")
 
@@ -56,8 +56,11 @@ class BuildStats:
     tables_removed: int = 0
     pages_written: int = 0
     vanished: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
 
     def record(self, outcome: Outcome) -> None:
+        if outcome.written:
+            self.written.append(outcome.rel)
         self.parsed += outcome.status == PARSED
         self.cache_hits += outcome.status == CACHED
         self.tables_written += outcome.written
@@ -139,6 +142,7 @@ class TableBuilder:
         self.layout = layout
         self.cache = cache
         self.stats = BuildStats()
+        self.store = DigestStore(layout.digests, layout.table_path)
         self.prefetcher: Any = None  # a kwbuild.prefetch.Prefetcher while one runs
 
     def __getstate__(self) -> dict[str, Any]:
@@ -158,20 +162,37 @@ class TableBuilder:
 
     def build_manifest(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the manifest task."""
-        written = jsonio.write_if_changed(self.layout.manifest, jsonio.dumps(build_manifest(self._tables(rels))))
-        self.stats.pages_written += written
-        return {"written": written}
+        view = self._view(rels)
+        if view.unchanged(manifest_entry) and os.path.exists(self.layout.manifest):
+            return {"written": False}
+        data = jsonio.dumps(build_manifest(view.digests))
+        return {"written": self._write_page(self.layout.manifest, data)}
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the symbol map task."""
-        data = jsonio.dumps(build_symbol_map(self._tables(rels)))
-        written = jsonio.write_if_changed(self.layout.symbol_map, data)
-        self.stats.pages_written += written
-        return {"written": written}
+        view = self._view(rels)
+        if view.unchanged(symbol_map_part) and os.path.exists(self.layout.symbol_map):
+            return {"written": False}
+        data = jsonio.dumps(build_symbol_map(view.digests))
+        return {"written": self._write_page(self.layout.symbol_map, data)}
 
-    def _tables(self, rels: list[str]) -> Iterator[Table]:
-        for rel in rels:
-            try:
-                yield jsonio.read_json(self.layout.table_path(rel))
-            except FileNotFoundError:
-                continue  # its source vanished during the build
+    def state_is_saved(self) -> bool:
+        """doit `uptodate` of the state task."""
+        return not self.store.dirty
+
+    def save_state(self) -> dict[str, Any]:
+        """doit action run after every aggregate: the digests become the base of the next build's changes."""
+        self.store.save()
+        return {}
+
+    def _write_page(self, path: str, data: bytes) -> bool:
+        written = jsonio.write_if_changed(path, data)
+        self.stats.pages_written += written
+        return written
+
+    def _view(self, rels: list[str]) -> View:
+        """The digests of the tables, after forgetting those this build rewrote."""
+        if self.stats.written:
+            self.store.forget(self.stats.written)
+            self.stats.written.clear()
+        return self.store.view(rels)

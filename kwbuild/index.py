@@ -1,33 +1,34 @@
-"""Tree-wide aggregates computed from the tables: the manifest and the symbol map (pure functions)."""
+"""Tree-wide aggregates computed from the digests of the tables: the manifest and the symbol map (pure)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from kwbuild.model import SCHEMA_VERSION, Table, symbol_counts
+from kwbuild.digest import Digest
+from kwbuild.model import SCHEMA_VERSION
 
 
-def manifest_entry(table: Table) -> dict[str, Any]:
+def manifest_entry(digest: Digest) -> dict[str, Any]:
     """One file's line in the manifest."""
     return {
-        "path": table["path"],
-        "module": table["module"],
-        "language": table["language"],
-        "hash": table["hash"],
-        "size": table["size"],
-        "lines": table["lines"],
-        "docstring": table["docstring"],
-        "symbols": symbol_counts(table),
-        "imports": len(table["imports"]),
-        "errors": len(table["errors"]),
-        "partial": table["partial"],
+        "path": digest.path,
+        "module": digest.module,
+        "language": digest.language,
+        "hash": digest.hash,
+        "size": digest.size,
+        "lines": digest.lines,
+        "docstring": digest.docstring,
+        "symbols": dict(digest.symbol_counts),
+        "imports": len(digest.imports),
+        "errors": digest.errors,
+        "partial": digest.partial,
     }
 
 
-def build_manifest(tables: Iterable[Table]) -> dict[str, Any]:
+def build_manifest(digests: Iterable[Digest]) -> dict[str, Any]:
     """The manifest `index.json`: every file, sorted by path, with totals."""
-    files = sorted((manifest_entry(t) for t in tables), key=lambda entry: entry["path"])
+    files = sorted((manifest_entry(d) for d in digests), key=lambda entry: entry["path"])
     totals = {
         "files": len(files),
         "files_with_errors": sum(1 for entry in files if entry["errors"]),
@@ -37,21 +38,25 @@ def build_manifest(tables: Iterable[Table]) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "files": files, "totals": totals}
 
 
-def build_symbol_map(tables: Iterable[Table]) -> dict[str, Any]:
-    """The symbol map `symbols.json`: each name -> every definition (path, qualname, kind, line)."""
+def symbol_map_part(digest: Digest) -> tuple[object, ...]:
+    """What the symbol map reads of a digest (if it is equal, the symbol map is too)."""
+    return digest.path, digest.module, digest.symbols
+
+
+def build_symbol_map(digests: Iterable[Digest]) -> dict[str, Any]:
+    """The symbol map `symbols.json`: each name -> every definition (path, module, qualname, kind, line)."""
     names: dict[str, list[dict[str, Any]]] = {}
-    for table in tables:
-        path, module = table["path"], table["module"]
-        for symbol in table["symbols"]:
-            names.setdefault(symbol["name"], []).append(
-                {
-                    "path": path,
-                    "module": module,
-                    "qualname": symbol["qualname"],
-                    "kind": symbol["kind"],
-                    "line": symbol["line"],
-                }
-            )
-    for definitions in names.values():
-        definitions.sort(key=lambda d: (d["path"], d["line"], d["qualname"]))
+    for digest in sorted(digests, key=lambda d: d.path):
+        path, module = digest.path, digest.module
+        for name, qualname, kind, line, _parent in sorted(digest.symbols, key=_line_order):
+            entry = {"path": path, "module": module, "qualname": qualname, "kind": kind, "line": line}
+            definitions = names.get(name)
+            if definitions is None:
+                names[name] = [entry]
+            else:
+                definitions.append(entry)
     return {"schema_version": SCHEMA_VERSION, "symbols": dict(sorted(names.items()))}
+
+
+def _line_order(symbol: tuple[Any, ...]) -> tuple[int, str]:
+    return symbol[3], symbol[1]

@@ -53,6 +53,10 @@ class Layout:
         return os.path.join(self.state, "snapshot.json")
 
     @property
+    def digests(self) -> str:
+        return os.path.join(self.state, "digests.marshal")
+
+    @property
     def marker(self) -> str:
         return os.path.join(self.out, OUTPUT_MARKER)
 

@@ -180,7 +180,7 @@ def doit_config(config: BuildConfig, reporter: Any = None) -> dict[str, Any]:
         "check_file_uptodate": ContentChecker,
         "continue": True,
         "verbosity": 0,
-        "default_tasks": ["table", "manifest", "symbols"],
+        "default_tasks": ["table", "manifest", "symbols", "state"],
     }
     if reporter is not None:
         settings["reporter"] = reporter
@@ -204,10 +204,21 @@ def namespace(plan: Plan, builder: TableBuilder, reporter: Any = None) -> dict[s
         """The symbol map symbols.json."""
         return aggregate_task(plan, "symbols", layout.symbol_map, builder.build_symbol_map)
 
+    def task_state() -> dict[str, Any]:
+        """Save the digests the aggregates were built from (after every aggregate succeeded)."""
+        return {
+            "doc": "save the aggregates' digest store",
+            "task_dep": ["manifest", "symbols"],
+            "actions": [(builder.save_state, ())],
+            "uptodate": [builder.state_is_saved],
+            "verbosity": 0,
+        }
+
     return {
         "task_table": task_table,
         "task_manifest": task_manifest,
         "task_symbols": task_symbols,
+        "task_state": task_state,
         "DOIT_CONFIG": doit_config(plan.config, reporter),
     }
 

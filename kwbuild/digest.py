@@ -1,0 +1,68 @@
+"""The digest of a table: the compact part that tree-wide aggregates read (pure).
+
+Aggregates (manifest, symbol map, and later the indexes and cross-references) need a few facts of every file,
+not whole tables. A digest keeps those as tuples, small enough that the digests of a whole tree stay in memory
+and load from one file in milliseconds (see `kwbuild.store`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from kwbuild.model import Table, symbol_counts
+
+SymbolRef = tuple[str, str, str, int, str | None]
+"""(name, qualname, kind, line, parent): plain tuples, so that a tree's digests load fast."""
+NAME, QUALNAME, KIND, LINE, PARENT = range(5)
+
+ImportRef = tuple[str | None, str | None, str | None, int, int, bool]
+"""(module, name, asname, level, line, type_checking)"""
+I_MODULE, I_NAME, I_ASNAME, I_LEVEL, I_LINE, I_TYPE_CHECKING = range(6)
+
+
+class Digest(NamedTuple):
+    path: str
+    module: str | None
+    language: str
+    hash: str | None
+    size: int
+    lines: int
+    docstring: str | None
+    all: tuple[str, ...] | None
+    partial: bool
+    errors: int
+    symbol_counts: tuple[tuple[str, int], ...]
+    symbols: tuple[SymbolRef, ...]
+    imports: tuple[ImportRef, ...]
+
+
+def digest_table(table: Table) -> Digest:
+    """The digest of one table."""
+    exported = table.get("all")
+    return Digest(
+        path=table["path"],
+        module=table["module"],
+        language=table["language"],
+        hash=table["hash"],
+        size=table["size"],
+        lines=table["lines"],
+        docstring=table["docstring"],
+        all=tuple(exported) if exported is not None else None,
+        partial=table["partial"],
+        errors=len(table["errors"]),
+        symbol_counts=tuple(symbol_counts(table).items()),
+        symbols=tuple((s["name"], s["qualname"], s["kind"], s["line"], s["parent"]) for s in table["symbols"]),
+        imports=tuple(
+            (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"]) for i in table["imports"]
+        ),
+    )
+
+
+def to_plain(digest: Digest) -> tuple[Any, ...]:
+    """A plain tuple (for `marshal`)."""
+    return tuple(digest)
+
+
+def from_plain(plain: tuple[Any, ...]) -> Digest:
+    """The inverse of `to_plain`."""
+    return Digest(*plain)
