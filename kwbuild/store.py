@@ -38,10 +38,7 @@ class View:
         """True when `part` of every changed digest is equal before and after (and a store was saved)."""
         if self.complete:
             return False
-        for old, new in self.changes.values():
-            if old is None or new is None or part(old) != part(new):
-                return False
-        return True
+        return all(old is not None and new is not None and part(old) == part(new) for old, new in self.changes.values())
 
 
 class DigestStore:
