@@ -1,20 +1,18 @@
-"""Plain `doit` for kwbuild: the same task generators as `kwbuild build`, without the snapshot or the pool.
+"""Plain `doit` for kwbuild: the same task generators as `kwbuild build`, without the snapshot or the pools.
 
-doit                                  build this project's own source into ./out (cache in ./cache)
-doit root=PATH out=DIR [cache=DIR]    build another tree
-doit list / doit info table:PATH / doit forget / doit clean
+    doit                                  build this project's own source into ./out (cache in ./cache)
+    doit root=PATH out=DIR [cache=DIR]    build another tree
+    doit list / doit info table:PATH / doit forget / doit clean
 """
 
 from __future__ import annotations
 
 from doit import get_var
 
-from kwbuild.builder import TableBuilder
-from kwbuild.cache import ContentCache
 from kwbuild.config import make_config
-from kwbuild.tasks import make_plan, namespace
+from kwbuild.plan import make_plan
+from kwbuild.tasks import make_builders, namespace
 
 _config = make_config(get_var("root", "."), get_var("out", "out"), get_var("cache", "cache"), jobs=1)
 _config.layout.prepare()
-_plan = make_plan(_config, use_snapshot=False)
-globals().update(namespace(_plan, TableBuilder(_config.layout, ContentCache(_config.cache))))
+globals().update(namespace(make_plan(_config, use_snapshot=False), make_builders(_config)))

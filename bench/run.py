@@ -63,6 +63,7 @@ class Run:
     tree_rss_mb: float = 0.0
     tree_pss_mb: float = 0.0
     max_rss_mb: float = 0.0
+    others: float = 0.0  # cores busy with other processes meanwhile: the machine is shared
 
 
 @dataclass
@@ -146,6 +147,13 @@ def _tree_memory_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all cores, /proc/stat)."""
+    with open("/proc/stat") as handle:
+        ticks = [int(tick) for tick in handle.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+
+
 def timed(cmd: list[str], log: Path) -> tuple[Run, bytes]:
     """Run `cmd` to completion, sampling its tree's memory every 20 ms; the measurements and its stdout."""
     peaks = [0, 0]
@@ -156,20 +164,20 @@ def timed(cmd: list[str], log: Path) -> tuple[Run, bytes]:
             peaks[:] = map(max, peaks, _tree_memory_kb(pid))
 
     with log.open("ab") as err:
-        start = time.perf_counter()
+        start, busy = time.perf_counter(), _busy_seconds()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
         sampler.start()
         out = proc.stdout.read() if proc.stdout else b""
         _, status, usage = os.wait4(proc.pid, 0)  # its rusage covers the children it waited for
-        seconds = time.perf_counter() - start
+        seconds, busy = time.perf_counter() - start, _busy_seconds() - busy
     done.set()
     sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"bench: {shlex.join(cmd)} exited {proc.returncode} (stderr in {log})")
     run = Run(seconds, usage.ru_utime + usage.ru_stime, tree_rss_mb=peaks[0] / 1024, tree_pss_mb=peaks[1] / 1024)
-    run.max_rss_mb = usage.ru_maxrss / 1024
+    run.max_rss_mb, run.others = usage.ru_maxrss / 1024, max(0.0, busy - run.cpu) / seconds
     return run, out
 
 
@@ -279,15 +287,16 @@ def judge(s: dict[str, Scenario]) -> None:
 
 
 def render_table(s: dict[str, Scenario]) -> str:
-    head = "| scenario | wall s (median / min) | CPU s | in-process s | reference s | ratio | goal | result |"
-    rows = [head, "|---|---|---|---|---|---|---|---|", *(_row(sc, s.get(sc.reference)) for sc in s.values())]
+    head = "| scenario | wall s (median / min) | CPU s | in-process s | others | reference s | ratio | goal | result |"
+    rows = [head, "|---|---|---|---|---|---|---|---|---|", *(_row(sc, s.get(sc.reference)) for sc in s.values())]
     cold, floor = s["cold"].runs, s["floor"].runs[0].summary
     peak = {key: max(getattr(r, key) for r in cold) for key in ("tree_rss_mb", "tree_pss_mb", "max_rss_mb")}
     rows += [
         f"\nCold build memory peaks: process tree RSS sum {peak['tree_rss_mb']:.0f} MB (the goal's measure), "
         f"PSS sum {peak['tree_pss_mb']:.0f} MB, largest single process {peak['max_rss_mb']:.0f} MB.",
         f"Corpus: {floor['files']} .py/.pyi files for the floor ({floor['errors']} not parsable), "
-        f"{cold[0].summary['files']} for kwbuild. CPU s: user+system of the whole process tree.",
+        f"{cold[0].summary['files']} for kwbuild. CPU s: user+system of the whole process tree; "
+        "others: cores busy with other processes meanwhile (median).",
     ]
     return "\n".join(rows)
 
@@ -299,6 +308,7 @@ def _row(sc: Scenario, ref: Scenario | None) -> str:
         f"{sc.median:.3f} / {min(run.seconds for run in sc.runs):.3f}",
         f"{statistics.median(run.cpu for run in sc.runs):.3f}",
         f"{statistics.median(inner):.3f}" if inner else "",
+        f"{statistics.median(run.others for run in sc.runs):.2f}",
         f"{ref.median:.3f} ({ref.name})" if ref else "",
         f"{sc.median / ref.median:.2f}" if ref else "",
         sc.goal,

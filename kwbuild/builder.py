@@ -56,16 +56,26 @@ class BuildStats:
     tables_removed: int = 0
     pages_written: int = 0
     vanished: list[str] = field(default_factory=list)
-    written: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # tables rewritten since the digest store last looked
+    tables_changed: list[str] = field(default_factory=list)  # every table rewritten by this build
 
     def record(self, outcome: Outcome) -> None:
         if outcome.written:
             self.written.append(outcome.rel)
+            self.tables_changed.append(outcome.rel)
         self.parsed += outcome.status == PARSED
         self.cache_hits += outcome.status == CACHED
         self.tables_written += outcome.written
         if outcome.status == VANISHED:
             self.vanished.append(outcome.rel)
+
+
+def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]:
+    """Several table jobs, their new cache entries stored in one transaction (the pool's unit of work)."""
+    pending: list[tuple[str, bytes]] = []
+    outcomes = [build_table_file(job, cache, pending) for job in jobs]
+    cache.put_many(pending)
+    return outcomes
 
 
 def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str, bytes]]) -> Outcome:
@@ -162,7 +172,7 @@ class TableBuilder:
 
     def build_manifest(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the manifest task."""
-        view = self._view(rels)
+        view = self.view(rels)
         if view.unchanged(manifest_entry) and os.path.exists(self.layout.manifest):
             return {"written": False}
         data = jsonio.dumps(build_manifest(view.digests))
@@ -170,7 +180,7 @@ class TableBuilder:
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the symbol map task."""
-        view = self._view(rels)
+        view = self.view(rels)
         if view.unchanged(symbol_map_part) and os.path.exists(self.layout.symbol_map):
             return {"written": False}
         data = jsonio.dumps(build_symbol_map(view.digests))
@@ -190,7 +200,7 @@ class TableBuilder:
         self.stats.pages_written += written
         return written
 
-    def _view(self, rels: list[str]) -> View:
+    def view(self, rels: list[str]) -> View:
         """The digests of the tables, after forgetting those this build rewrote."""
         if self.stats.written:
             self.store.forget(self.stats.written)

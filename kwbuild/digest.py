@@ -7,17 +7,26 @@ and load from one file in milliseconds (see `kwbuild.store`).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from kwbuild.model import Table, symbol_counts
 
 SymbolRef = tuple[str, str, str, int, str | None]
 """(name, qualname, kind, line, parent): plain tuples, so that a tree's digests load fast."""
-NAME, QUALNAME, KIND, LINE, PARENT = range(5)
+NAME: Final = 0
+QUALNAME: Final = 1
+KIND: Final = 2
+LINE: Final = 3
+PARENT: Final = 4
 
 ImportRef = tuple[str | None, str | None, str | None, int, int, bool]
 """(module, name, asname, level, line, type_checking)"""
-I_MODULE, I_NAME, I_ASNAME, I_LEVEL, I_LINE, I_TYPE_CHECKING = range(6)
+I_MODULE: Final = 0
+I_NAME: Final = 1
+I_ASNAME: Final = 2
+I_LEVEL: Final = 3
+I_LINE: Final = 4
+I_TYPE_CHECKING: Final = 5
 
 
 class Digest(NamedTuple):

@@ -18,8 +18,10 @@ class Layout:
     """The output folder's map.
 
     out/tables/<path>.json   one table per source file, mirroring the tree
+    out/links/<path>.json    the file's cross-file facts: resolved imports, importers, related and test files
     out/index.json           the manifest
     out/symbols.json         the symbol map
+    out/docs/                the Markdown pages: <path>_kw.md, <path>_docs.md, <folder>/index.md, global pages
     out/.kwbuild/            build state: doit's database, the stat snapshot (never read by tools)
     """
 
@@ -31,6 +33,21 @@ class Layout:
 
     def table_path(self, rel: str) -> str:
         return f"{self.out}/tables/{rel}.json"
+
+    def links_path(self, rel: str) -> str:
+        return f"{self.out}/links/{rel}.json"
+
+    @property
+    def links(self) -> str:
+        return os.path.join(self.out, "links")
+
+    @property
+    def docs(self) -> str:
+        return os.path.join(self.out, "docs")
+
+    def docs_file(self, page: str) -> str:
+        """The file of a page named relative to the docs root (`torch/ir.py_docs.md`, `index.md`)."""
+        return f"{self.out}/docs/{page}"
 
     @property
     def manifest(self) -> str:

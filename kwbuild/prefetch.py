@@ -1,9 +1,8 @@
-"""Parallel table jobs: a process pool runs the per-file jobs ahead of doit's serial walk.
+"""Parallel jobs: a process pool runs per-file jobs ahead of doit's serial walk.
 
-doit stays the task graph and decides what is stale; this module only moves the heavy part of the table
-tasks that will probably run (files whose stat changed since the last build) onto all cores, in the order
-doit will ask for them. A task whose job was prefetched just takes its outcome; workers store their new
-cache entries themselves, one transaction per chunk.
+doit stays the task graph and decides what is stale; this module only moves the heavy part of the per-file tasks
+that will probably run (tables of files whose stat changed, pages of files whose table or links changed) onto all
+cores, in the order doit will ask for them. A task whose job was prefetched just takes its outcome.
 """
 
 from __future__ import annotations
@@ -11,42 +10,53 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import multiprocessing.pool
-from collections.abc import Iterator, Sequence
-
-from kwbuild.builder import BuildStats, FileJob, Outcome, build_table_file
-from kwbuild.cache import ContentCache
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 MIN_JOBS_FOR_POOL = 24
-"""Below this many candidates, starting a pool costs more than it saves."""
-
-_worker_cache: list[ContentCache] = []  # the one ContentCache of a pool worker process (workers only)
+"""Below this many jobs, starting a pool costs more than it saves."""
 
 
-def _init_worker(cache: ContentCache) -> None:
-    gc.disable()  # AST nodes form no cycles: reference counting frees them; the collector only costs time
-    _worker_cache.append(cache)
+class Job(Protocol):
+    rel: str
 
 
-def _run_chunk(jobs: Sequence[FileJob]) -> list[Outcome]:
-    cache = _worker_cache[0]
-    pending: list[tuple[str, bytes]] = []
-    outcomes = [build_table_file(job, cache, pending) for job in jobs]
-    cache.put_many(pending)
-    return outcomes
+class Outcome(Protocol):
+    rel: str
 
 
-class Prefetcher:
-    """Runs jobs on a pool and hands their outcomes to the tasks that ask, in any order."""
+JobT = TypeVar("JobT", bound=Job)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 
-    def __init__(self, jobs: Sequence[FileJob], cache: ContentCache, workers: int, stats: BuildStats) -> None:
-        self._stats = stats
+Work = Callable[[list[Any], Any], list[Any]]
+
+_worker_state: list[tuple[Work, Any]] = []  # (work, context) of a pool worker process (workers only)
+
+
+def _init_worker(work: Work, context: Any) -> None:
+    gc.disable()  # the objects of a job form no cycles: reference counting frees them; the collector only costs time
+    _worker_state.append((work, context))
+
+
+def _run_chunk(jobs: list[Any]) -> list[Any]:
+    work, context = _worker_state[0]
+    return work(jobs, context)
+
+
+class Prefetcher(Generic[JobT, OutcomeT]):
+    """Runs `work(chunk, context)` on a pool and hands each outcome to the task that asks for it."""
+
+    def __init__(
+        self, jobs: Sequence[JobT], work: Work, context: Any, workers: int, receive: Callable[[OutcomeT], None]
+    ) -> None:
+        self._receive_one = receive
         self._waiting = {job.rel for job in jobs}
-        self._done: dict[str, Outcome] = {}
-        context = multiprocessing.get_context(_start_method())
-        self._pool = context.Pool(workers, initializer=_init_worker, initargs=(cache,))
-        self._results: Iterator[list[Outcome]] = self._pool.imap(_run_chunk, _chunks(jobs, workers))
+        self._done: dict[str, OutcomeT] = {}
+        pool_context = multiprocessing.get_context(_start_method())
+        self._pool = pool_context.Pool(workers, initializer=_init_worker, initargs=(work, context))
+        self._results: Iterator[list[OutcomeT]] = self._pool.imap(_run_chunk, _chunks(jobs, workers))
 
-    def take(self, rel: str) -> Outcome | None:
+    def take(self, rel: str) -> OutcomeT | None:
         """The outcome of `rel`'s job (waiting for it), or None when it was not prefetched."""
         if rel not in self._waiting:
             return None
@@ -66,16 +76,16 @@ class Prefetcher:
         self._pool.terminate()
         self._pool.join()
 
-    def _receive(self, outcomes: list[Outcome]) -> None:
+    def _receive(self, outcomes: list[OutcomeT]) -> None:
         for outcome in outcomes:
-            self._stats.record(outcome)
+            self._receive_one(outcome)
             self._done[outcome.rel] = outcome
 
 
-def _chunks(jobs: Sequence[FileJob], workers: int) -> Iterator[Sequence[FileJob]]:
+def _chunks(jobs: Sequence[Any], workers: int) -> Iterator[list[Any]]:
     size = max(1, min(32, len(jobs) // (workers * 16) or 1))
     for start in range(0, len(jobs), size):
-        yield jobs[start : start + size]
+        yield list(jobs[start : start + size])
 
 
 def _start_method() -> str:

@@ -76,7 +76,8 @@ class DigestStore:
         jsonio.atomic_write(self.path, marshal.dumps((FORMAT, plain)))
         self._saved = dict(self._current)
         self._forgotten.clear()
-        self._view = None
+        if self._view is not None:  # the same digests, now with no changes
+            self._view = (self._view[0], View(self._view[1].digests))
 
     def _refresh(self, rels: list[str]) -> View:
         if self._saved is None:

@@ -38,7 +38,8 @@ def test_cold_build_parses_every_file_and_writes_every_output(tree: Project) -> 
     assert summary["parsed"] == 4
     assert summary["cache_hits"] == 0
     assert summary["tables_written"] == 4
-    assert summary["pages_written"] == 2
+    # 4 files x 2 pages, 2 folder indexes, keywords, modules, imports, index.json, symbols.json
+    assert summary["pages_written"] == 15
     assert summary["errors"] == 0
     assert [f["path"] for f in tree.manifest()["files"]] == [
         "pkg/__init__.py",
@@ -80,7 +81,7 @@ def test_fresh_output_folder_with_warm_cache_parses_nothing_and_writes_everythin
     assert summary["parsed"] == 0
     assert summary["cache_hits"] == 4
     assert summary["tables_written"] == 4
-    assert summary["pages_written"] == 2
+    assert summary["pages_written"] == 15
     assert (tmp_path / "out2/index.json").read_bytes() == (tree.out / "index.json").read_bytes()
 
 
@@ -103,7 +104,7 @@ def test_body_edit_parses_one_file_and_skips_unchanged_aggregates(tree: Project,
     summary = tree.build()
     assert summary["parsed"] == 1
     assert summary["tables_written"] == 1
-    assert summary["pages_written"] == 1  # the manifest lists the new hash; the symbol map is unchanged
+    assert summary["pages_written"] == 2  # the manifest and the docs page show the new hash; nothing else changed
     assert stamp(tree.out / "symbols.json") == symbols_before
 
 
@@ -111,7 +112,8 @@ def test_added_symbol_reaches_the_symbol_map(tree: Project) -> None:
     tree.build()
     tree.write("pkg/util.py", PKG["pkg/util.py"] + "\n\ndef added():\n    pass\n")
     summary = tree.build()
-    assert (summary["parsed"], summary["pages_written"]) == (1, 2)
+    # manifest, symbol map, the file's two pages, its folder index, the keyword and module indexes
+    assert (summary["parsed"], summary["pages_written"]) == (1, 7)
     symbols = (tree.out / "symbols.json").read_text()
     assert '"added"' in symbols
 

@@ -16,6 +16,7 @@ import pytest
 from kwbuild import jsonio
 from kwbuild.model import load_schema
 from tests.conftest import Project
+from tests.linkcheck import check_links
 
 STDLIB = Path(sysconfig.get_path("stdlib"))
 EXCLUDE = ("site-packages/", "dist-packages/")
@@ -114,6 +115,29 @@ def test_symbols_match_an_independent_ast_walk(stdlib_build: tuple[Project, dict
         assert got == expected, rel
 
 
+def test_every_link_of_every_page_resolves(stdlib_build: tuple[Project, dict[str, Any]]) -> None:
+    project, _ = stdlib_build
+    checked, problems = check_links(project.out / "docs", STDLIB)
+    assert checked > 100_000
+    assert problems[:5] == []
+
+
+def test_pages_resolve_imports_across_the_tree(stdlib_build: tuple[Project, dict[str, Any]]) -> None:
+    project, _ = stdlib_build
+    links = jsonio.read_json(project.out / "links/json/__init__.py.json")
+    by_name = {
+        imp["name"]: res
+        for imp, res in zip(project.table("json/__init__.py")["imports"], links["imports"], strict=False)
+    }
+    assert by_name["JSONDecoder"]["resolved_path"] == "json/decoder.py"
+    assert by_name["JSONDecoder"]["resolved_symbol"] == "JSONDecoder"
+    importers = {entry["path"] for entry in jsonio.read_json(project.out / "links/json/decoder.py.json")["imported_by"]}
+    assert "json/__init__.py" in importers
+    docs = (project.out / "docs/fractions.py_docs.md").read_text(encoding="utf-8")
+    tested_by = docs.split("## Tested by", 1)[1]
+    assert "test/test_fractions.py_docs.md" in tested_by
+
+
 def test_a_second_build_into_another_folder_is_byte_identical(
     stdlib_build: tuple[Project, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -121,8 +145,8 @@ def test_a_second_build_into_another_folder_is_byte_identical(
     other = tmp_path / "other"
     summary = project.build(*[arg for glob in EXCLUDE for arg in ("--exclude", glob)], out=other)
     assert summary["parsed"] == 0
-    comparison = filecmp.dircmp(project.out / "tables", other / "tables")
-    _assert_same_tree(comparison)
+    for folder in ("tables", "links", "docs"):
+        _assert_same_tree(filecmp.dircmp(project.out / folder, other / folder))
     for name in ("index.json", "symbols.json"):
         assert (project.out / name).read_bytes() == (other / name).read_bytes()
     assert str(tmp_path) not in (other / "index.json").read_text()

@@ -16,10 +16,10 @@ import io
 import re
 import tokenize
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 NAME = "python"
 VERSION = 1
@@ -68,7 +68,7 @@ def extract(data: bytes) -> Table:
         tree = _parse(data)
     except _PARSE_ERRORS as exc:
         return _recover(data, exc)
-    return _table(tree, _split_lines(_decode(data)[0]), errors=[], partial=False)
+    return _table(tree, _decode(data)[0], errors=[], partial=False)
 
 
 def _parse(source: str | bytes) -> ast.Module:
@@ -80,8 +80,8 @@ def _parse(source: str | bytes) -> ast.Module:
         return ast.parse(source)
 
 
-def _table(tree: ast.Module, lines: list[str], errors: list[Error], partial: bool) -> Table:
-    walker = _Walker(_Source(lines))
+def _table(tree: ast.Module, text: str, errors: list[Error], partial: bool) -> Table:
+    walker = _Walker(_Source(_split_lines(text), text.isascii()))
     walker.run(tree)
     return {
         "language": NAME,
@@ -141,11 +141,16 @@ def _json_safe(text: str) -> str:
 
 
 class _Source:
-    """Decoded lines of a file, sliced with the AST's columns (UTF-8 byte offsets into each line)."""
+    """Decoded lines of a file, sliced with the AST's columns (UTF-8 byte offsets into each line).
 
-    def __init__(self, lines: list[str]) -> None:
+    Byte and character columns only differ on lines with non-ASCII text; those lines are encoded once,
+    on demand. Most files are all ASCII, which ``str.isascii`` tells in constant time.
+    """
+
+    def __init__(self, lines: list[str], ascii_only: bool) -> None:
         self.lines = lines
-        self._utf8: dict[int, bytes] = {}  # only for lines with non-ASCII text
+        self.ascii_only = ascii_only
+        self._utf8: dict[int, bytes] = {}
 
     def _line(self, lineno: int) -> str:
         try:
@@ -161,23 +166,26 @@ class _Source:
 
     def col(self, lineno: int, offset: int) -> int:
         """Character column of a byte column."""
-        if self._line(lineno).isascii():
+        if self.ascii_only or self._line(lineno).isascii():
             return offset
         return len(self._encoded(lineno)[:offset].decode("utf-8", "replace"))
 
     def slice(self, lineno: int, start: int, stop: int | None) -> str:
         line = self._line(lineno)
-        if line.isascii():
+        if self.ascii_only or line.isascii():
             return line[start:stop]
         return self._encoded(lineno)[start:stop].decode("utf-8", "replace")
 
     def segment(self, node: Located) -> str:
         """Source text of an expression; a multi-line one is collapsed onto one line."""
         first, last, end_col = node.lineno, node.end_lineno, node.end_col_offset
+        if first == last:  # the hot path, inlined
+            line = self._line(first)
+            if self.ascii_only or line.isascii():
+                return line[node.col_offset : end_col]
+            return self._encoded(first)[node.col_offset : end_col].decode("utf-8", "replace")
         if last is None or end_col is None:
             return ""
-        if first == last:
-            return self.slice(first, node.col_offset, end_col)
         parts = [
             self.slice(first, node.col_offset, None),
             *self.lines[first : last - 1],
@@ -204,8 +212,7 @@ def _unparse(node: Located, parts: list[str]) -> str:
 # --- the statement walk -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Scope:
+class _Scope(NamedTuple):
     """What owns a run of statements: the module, a class body or a function body."""
 
     kind: str  # "module" | "class" | "function"
@@ -214,15 +221,20 @@ class _Scope:
     type_checking: bool
 
 
-Body = tuple[Iterator[ast.stmt], _Scope]  # statements still to visit, and who owns them
-Handler = Callable[[Any, _Scope], list[Body] | None]  # visits one statement, returns nested bodies
+Block = tuple[list[ast.stmt], _Scope]  # a body of statements, and who owns it
+Handler = Callable[[Any, _Scope], list[Block] | None]  # visits one statement, returns its nested blocks
+
+
+def _scope_marker(node: _Scope, scope: _Scope) -> None:
+    """Dispatch entry for the scope markers on the walk's stack; ``_Walker.run`` handles them inline."""
 
 
 class _Walker:
-    """One pre-order pass over a module's statements (never its expressions), iterative.
+    """One pre-order pass over a module's statements (never their expressions), without recursion.
 
-    Each scope kind has its own dispatch table, so statements that cannot matter there (an expression
-    statement or an assignment in a function body) cost one dict lookup.
+    The stack holds statements, plus ``_Scope`` markers: popping a marker switches the current scope, so
+    a body is pushed as ``[outer marker, *reversed(body), inner marker]``. Each scope kind has its own
+    dispatch table; a statement without a handler there (most of a function body) costs one dict lookup.
     """
 
     def __init__(self, source: _Source) -> None:
@@ -232,7 +244,8 @@ class _Walker:
         self._assigned: set[tuple[int, str]] = set()
         self._all: list[str] | None = None
         self._all_dynamic = False
-        everywhere: dict[type[ast.stmt], Handler] = {
+        everywhere: dict[type, Handler] = {
+            _Scope: _scope_marker,
             ast.FunctionDef: self._function,
             ast.AsyncFunctionDef: self._function,
             ast.ClassDef: self._class,
@@ -240,8 +253,8 @@ class _Walker:
             ast.ImportFrom: self._import,
             **_BLOCKS,
         }
-        assignments: dict[type[ast.stmt], Handler] = {ast.Assign: self._assign, ast.AnnAssign: self._assign}
-        module: dict[type[ast.stmt], Handler] = {ast.Expr: self._note_all, ast.AugAssign: self._note_all}
+        assignments: dict[type, Handler] = {ast.Assign: self._assign, ast.AnnAssign: self._assign}
+        module: dict[type, Handler] = {ast.Expr: self._note_all, ast.AugAssign: self._note_all}
         self._handlers = {
             "function": everywhere,
             "class": everywhere | assignments,
@@ -249,41 +262,45 @@ class _Walker:
         }
 
     def run(self, tree: ast.Module) -> None:
-        stack: list[Body] = [(iter(tree.body), _Scope("module", None, -1, False))]
+        scope = _Scope("module", None, -1, False)
+        handlers = self._handlers[scope.kind]
+        stack: list[ast.stmt | _Scope] = [*reversed(tree.body)]
         while stack:
-            statements, scope = stack[-1]
-            handlers = self._handlers[scope.kind]
-            for node in statements:
-                handler = handlers.get(type(node))
-                nested = handler(node, scope) if handler is not None else None
-                if nested:  # visit these first, then come back to the rest of `statements`
-                    stack.extend(reversed(nested))
-                    break
-            else:
-                stack.pop()
+            node = stack.pop()
+            handler = handlers.get(type(node))
+            if handler is None:
+                continue
+            if isinstance(node, _Scope):
+                scope, handlers = node, self._handlers[node.kind]
+                continue
+            for body, inner in reversed(handler(node, scope) or ()):
+                if inner is scope:
+                    stack.extend(reversed(body))
+                elif body:
+                    stack += [scope, *reversed(body), inner]
 
     def all_names(self) -> list[str] | None:
         return None if self._all_dynamic else self._all
 
-    def _function(self, node: FunctionNode, scope: _Scope) -> list[Body]:
+    def _function(self, node: FunctionNode, scope: _Scope) -> list[Block]:
         decorators = [self.source.segment(expr) for expr in node.decorator_list]
         kind = _method_kind(decorators) if scope.kind == "class" else "function"
-        signature = _signature(self.source, node.args, node.returns)
-        self._add(node.name, kind, node, scope, signature=signature, decorators=decorators)
-        self.symbols[-1]["docstring"] = _docstring(node)
-        self.symbols[-1]["is_async"] = isinstance(node, ast.AsyncFunctionDef)
-        inner = _Scope("function", self.symbols[-1]["qualname"], len(self.symbols) - 1, scope.type_checking)
-        return [(iter(node.body), inner)]
+        symbol = self._add(node.name, kind, node, scope, _signature(self.source, node.args, node.returns))
+        symbol["decorators"] = decorators
+        symbol["docstring"] = _docstring(node)
+        symbol["is_async"] = type(node) is ast.AsyncFunctionDef
+        inner = _Scope("function", symbol["qualname"], len(self.symbols) - 1, scope.type_checking)
+        return [(node.body, inner)]
 
-    def _class(self, node: ast.ClassDef, scope: _Scope) -> list[Body]:
-        decorators = [self.source.segment(expr) for expr in node.decorator_list]
+    def _class(self, node: ast.ClassDef, scope: _Scope) -> list[Block]:
         bases = [self.source.segment(expr) for expr in node.bases]
         arguments = bases + [self.source.segment(keyword) for keyword in node.keywords]
-        signature = f"({', '.join(arguments)})" if arguments else ""
-        self._add(node.name, "class", node, scope, signature=signature, decorators=decorators, bases=bases)
-        self.symbols[-1]["docstring"] = _docstring(node)
-        inner = _Scope("class", self.symbols[-1]["qualname"], len(self.symbols) - 1, scope.type_checking)
-        return [(iter(node.body), inner)]
+        symbol = self._add(node.name, "class", node, scope, f"({', '.join(arguments)})" if arguments else "")
+        symbol["decorators"] = [self.source.segment(expr) for expr in node.decorator_list]
+        symbol["bases"] = bases
+        symbol["docstring"] = _docstring(node)
+        inner = _Scope("class", symbol["qualname"], len(self.symbols) - 1, scope.type_checking)
+        return [(node.body, inner)]
 
     def _assign(self, node: ast.Assign | ast.AnnAssign, scope: _Scope) -> None:
         """Module- and class-level names; only the first assignment of a name in a body counts."""
@@ -293,45 +310,33 @@ class _Walker:
         else:
             names, signature = _target_names(node.targets), ""
         for target in names:
-            if (scope.owner, target.id) in self._assigned:
-                continue
-            self._assigned.add((scope.owner, target.id))
-            self._add(
-                target.id, _variable_kind(target.id, scope), node, scope, signature=signature, at=target
-            )
+            if (scope.owner, target.id) not in self._assigned:
+                self._assigned.add((scope.owner, target.id))
+                self._add(target.id, _variable_kind(target.id, scope), node, scope, signature, target)
         if scope.kind == "module" and any(target.id == "__all__" for target in names):
             self._fold_all(*_all_assignment(node))
 
     def _add(
-        self,
-        name: str,
-        kind: str,
-        node: ast.stmt,
-        scope: _Scope,
-        *,
-        signature: str,
-        decorators: list[str] | None = None,
-        bases: list[str] | None = None,
-        at: ast.Name | None = None,
-    ) -> None:
-        """Append a symbol for ``node``, positioned at its keyword, or at ``at`` (an assigned name)."""
+        self, name: str, kind: str, node: ast.stmt, scope: _Scope, signature: str, at: ast.Name | None = None
+    ) -> Symbol:
+        """Append and return a symbol for ``node``, placed at its keyword or at ``at`` (an assigned name)."""
         line, col_offset = (node.lineno, node.col_offset) if at is None else (at.lineno, at.col_offset)
-        self.symbols.append(
-            {
-                "name": name,
-                "qualname": name if scope.qualname is None else f"{scope.qualname}.{name}",
-                "kind": kind,
-                "line": line,
-                "end_line": node.end_lineno or line,
-                "col": self.source.col(line, col_offset),
-                "signature": signature,
-                "decorators": decorators or [],
-                "bases": bases or [],
-                "docstring": None,
-                "parent": scope.qualname,
-                "is_async": False,
-            }
-        )
+        symbol: Symbol = {
+            "name": name,
+            "qualname": name if scope.qualname is None else f"{scope.qualname}.{name}",
+            "kind": kind,
+            "line": line,
+            "end_line": node.end_lineno or line,
+            "col": col_offset if self.source.ascii_only else self.source.col(line, col_offset),
+            "signature": signature,
+            "decorators": [],
+            "bases": [],
+            "docstring": None,
+            "parent": scope.qualname,
+            "is_async": False,
+        }
+        self.symbols.append(symbol)
+        return symbol
 
     def _import(self, node: ast.Import | ast.ImportFrom, scope: _Scope) -> None:
         line, type_checking = node.lineno, scope.type_checking
@@ -357,28 +362,28 @@ class _Walker:
             self._all.extend(items)
 
 
-def _if_blocks(node: ast.If, scope: _Scope) -> list[Body]:
+def _if_blocks(node: ast.If, scope: _Scope) -> list[Block]:
     inner = scope
     if _is_type_checking(node.test):
         inner = _Scope(scope.kind, scope.qualname, scope.owner, True)
-    return [(iter(node.body), inner), (iter(node.orelse), scope)]
+    return [(node.body, inner), (node.orelse, scope)]
 
 
-def _loop_blocks(node: ast.For | ast.AsyncFor | ast.While, scope: _Scope) -> list[Body]:
-    return [(iter(node.body), scope), (iter(node.orelse), scope)]
+def _loop_blocks(node: ast.For | ast.AsyncFor | ast.While, scope: _Scope) -> list[Block]:
+    return [(node.body, scope), (node.orelse, scope)]
 
 
-def _with_blocks(node: ast.With | ast.AsyncWith, scope: _Scope) -> list[Body]:
-    return [(iter(node.body), scope)]
+def _with_blocks(node: ast.With | ast.AsyncWith, scope: _Scope) -> list[Block]:
+    return [(node.body, scope)]
 
 
-def _try_blocks(node: ast.Try | ast.TryStar, scope: _Scope) -> list[Body]:
+def _try_blocks(node: ast.Try | ast.TryStar, scope: _Scope) -> list[Block]:
     bodies = [node.body, *(handler.body for handler in node.handlers), node.orelse, node.finalbody]
-    return [(iter(body), scope) for body in bodies]
+    return [(body, scope) for body in bodies]
 
 
-def _match_blocks(node: ast.Match, scope: _Scope) -> list[Body]:
-    return [(iter(case.body), scope) for case in node.cases]
+def _match_blocks(node: ast.Match, scope: _Scope) -> list[Block]:
+    return [(case.body, scope) for case in node.cases]
 
 
 # Compound statements that do not open a scope: their bodies are walked as part of the enclosing one.
@@ -437,31 +442,36 @@ def _method_kind(decorators: Sequence[str]) -> str:
 
 def _signature(source: _Source, args: ast.arguments, returns: ast.expr | None) -> str:
     """``(self, x: int = 1, /, *args, key=None, **kw) -> Foo`` built from the parameters' source slices."""
+    segment = source.segment
     positional, defaults, slash = args.posonlyargs + args.args, args.defaults, len(args.posonlyargs)
     first_default = len(positional) - len(defaults)
     parts: list[str] = []
     for index, arg in enumerate(positional):
-        default = defaults[index - first_default] if index >= first_default else None
-        parts.append(_parameter(source, arg, default))
+        if index < first_default and arg.annotation is None:
+            parts.append(arg.arg)  # the common `self`, without a call
+        else:
+            parts.append(_parameter(segment, arg, defaults[index - first_default] if index >= first_default else None))
         if index + 1 == slash:
             parts.append("/")
     if args.vararg is not None:
-        parts.append("*" + _parameter(source, args.vararg, None))
+        parts.append("*" + _parameter(segment, args.vararg, None))
     elif args.kwonlyargs:
         parts.append("*")
-    keyword_only = zip(args.kwonlyargs, args.kw_defaults, strict=True)
-    parts.extend(_parameter(source, arg, default) for arg, default in keyword_only)
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        parts.append(_parameter(segment, arg, default))
     if args.kwarg is not None:
-        parts.append("**" + _parameter(source, args.kwarg, None))
+        parts.append("**" + _parameter(segment, args.kwarg, None))
     text = f"({', '.join(parts)})"
-    return text if returns is None else f"{text} -> {source.segment(returns)}"
+    return text if returns is None else f"{text} -> {segment(returns)}"
 
 
-def _parameter(source: _Source, arg: ast.arg, default: ast.expr | None) -> str:
+def _parameter(segment: Callable[[Located], str], arg: ast.arg, default: ast.expr | None) -> str:
+    """``x``, ``x=1``, ``x: int`` or ``x: int = 1`` (PEP 8 spacing)."""
     if arg.annotation is None:
-        return arg.arg if default is None else f"{arg.arg}={source.segment(default)}"
-    text = f"{arg.arg}: {source.segment(arg.annotation)}"
-    return text if default is None else f"{text} = {source.segment(default)}"
+        return arg.arg if default is None else f"{arg.arg}={segment(default)}"
+    if default is None:
+        return f"{arg.arg}: {segment(arg.annotation)}"
+    return f"{arg.arg}: {segment(arg.annotation)} = {segment(default)}"
 
 
 def _docstring(node: ast.Module | ast.ClassDef | FunctionNode) -> str | None:
@@ -476,10 +486,14 @@ def _docstring(node: ast.Module | ast.ClassDef | FunctionNode) -> str | None:
 
 
 def _summary(doc: str) -> str | None:
-    for line in doc.split("\n"):
-        text = line.expandtabs().strip()
+    start = 0
+    while start <= len(doc):  # line by line without splitting a long docstring
+        end = doc.find("\n", start)
+        end = len(doc) if end < 0 else end
+        text = doc[start:end].strip()
         if text:
-            return _json_safe(text)
+            return _json_safe(doc[start:end].expandtabs().strip() if "\t" in text else text)
+        start = end + 1
     return None
 
 
@@ -591,7 +605,7 @@ def _recover(data: bytes, first: BaseException) -> Table:
         errors.append(_parse_error(first))
     scanned = _scan(lines)
     if repair.tree is not None:
-        table = _table(repair.tree, repair.lines, errors, partial=True)
+        table = _table(repair.tree, "\n".join(repair.lines), errors, partial=True)
         _restore_headers(table["symbols"], lines, repair.headers)
         if _covers(table["symbols"], scanned.symbols):
             return table
@@ -772,9 +786,7 @@ class _Scanner:
         elif from_ is not None:
             source: str | None = from_["module"] or None
             for name, asname in _import_names(_parenthesised(self.lines, index, from_["names"])):
-                self.imports.append(
-                    _import_row(source, name, asname, len(from_["dots"]), lineno, type_checking)
-                )
+                self.imports.append(_import_row(source, name, asname, len(from_["dots"]), lineno, type_checking))
 
 
 @dataclass(slots=True)

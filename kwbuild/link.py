@@ -1,0 +1,244 @@
+"""Cross-file facts, computed from the digests of the whole tree after the cache (pure).
+
+For each file: every import resolved (to a module file of the tree, to the definition of an imported name,
+or named external), the files that import it, the test files that import it, and its related files chosen by
+the import graph. Re-exports through `__init__.py` (plain re-imports, `from .mod import *` filtered by a static
+`__all__`) are followed to the defining file, at most `MAX_REEXPORT_DEPTH` steps and never twice through the
+same (file, name).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kwbuild.digest import I_ASNAME, I_LEVEL, I_LINE, I_MODULE, I_NAME, Digest
+
+MAX_REEXPORT_DEPTH = 8
+MAX_RELATED = 10
+TEST_FOLDERS = frozenset({"test", "tests", "testing"})
+_INIT_STEMS = ("__init__.py", "__init__.pyi")
+
+Links = dict[str, Any]
+_Importers = dict[str, tuple[list[str], list[int]]]
+"""importer path -> (names, lines) of its imports that land in one file."""
+
+
+def is_test_file(path: str) -> bool:
+    """Under a `test`/`tests`/`testing` folder, or named `test_*.py`, `*_test.py` or `conftest.py`."""
+    *folders, name = path.split("/")
+    stem = name.rsplit(".", 1)[0]
+    return (
+        bool(TEST_FOLDERS.intersection(folders))
+        or stem.startswith("test_")
+        or stem.endswith("_test")
+        or (stem == "conftest")
+    )
+
+
+def link_part(digest: Digest) -> tuple[object, ...]:
+    """What linking reads of a digest: if it is equal for every changed file, every link is unchanged."""
+    toplevel = tuple(s[0] for s in digest.symbols if s[4] is None)
+    return digest.path, digest.module, digest.all, digest.imports, toplevel
+
+
+@dataclass
+class _Module:
+    path: str
+    digest: Digest
+    toplevel: frozenset[str]
+    bindings: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    stars: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class Linker:
+    """Resolves the imports of a tree whose digests it is given."""
+
+    def __init__(self, digests: Iterable[Digest]) -> None:
+        self.files: dict[str, Digest] = {d.path: d for d in digests}
+        self.modules: dict[str, str] = {}
+        for digest in sorted(self.files.values(), key=lambda d: (d.path.endswith(".pyi"), d.path)):
+            if digest.module and digest.language == "python":
+                self.modules.setdefault(digest.module, digest.path)
+        self.tops = {module.split(".", 1)[0] for module in self.modules}
+        self._loaded: dict[str, _Module] = {}
+        self._found: dict[tuple[str, str], tuple[str, str] | None] = {}
+
+    def link_all(self) -> dict[str, Links]:
+        """The links of every file, by path."""
+        resolved = {path: self.resolve_file(digest) for path, digest in self.files.items()}
+        importers = _importers(self.files, resolved)
+        return {path: self._links(path, resolved, importers) for path in sorted(self.files)}
+
+    def resolve_file(self, digest: Digest) -> list[dict[str, Any]]:
+        """The resolution of each import of one file, in the table's order."""
+        return [self.resolve_import(digest, imp) for imp in digest.imports]
+
+    def resolve_import(self, digest: Digest, imp: tuple[Any, ...]) -> dict[str, Any]:
+        """Where one import lands: a module file of the tree, a definition, or outside the tree."""
+        return self._resolve(digest, imp, 0, set())
+
+    def _resolve(self, digest: Digest, imp: tuple[Any, ...], depth: int, seen: set[tuple[str, str]]) -> dict[str, Any]:
+        target = self._target_module(digest, imp)
+        name = imp[I_NAME]
+        if target is None:
+            return _resolution("unresolved", None, None, imp[I_MODULE])
+        if name is None or name == "*":
+            return self._module_resolution(target)
+        submodule = f"{target}.{name}" if target else name
+        if submodule in self.modules:
+            return _resolution("module", self.modules[submodule], None, submodule)
+        path = self.modules.get(target)
+        if path is None:
+            return self._module_resolution(target)
+        found = self._definition(path, name, depth, seen)
+        if found is None:
+            return _resolution("module", path, None, target)
+        return _resolution("symbol", found[0], found[1], self.files[found[0]].module)
+
+    def _module_resolution(self, module: str) -> dict[str, Any]:
+        path = self.modules.get(module)
+        if path is not None:
+            return _resolution("module", path, None, module)
+        kind = "unresolved" if module.split(".", 1)[0] in self.tops else "external"
+        return _resolution(kind, None, None, module)
+
+    def _target_module(self, digest: Digest, imp: tuple[Any, ...]) -> str | None:
+        level, module = imp[I_LEVEL], imp[I_MODULE]
+        if level == 0:
+            return str(module) if module else None
+        if not digest.module:
+            return None
+        is_package = digest.path.endswith(_INIT_STEMS)
+        parts = digest.module.split(".") if is_package else digest.module.split(".")[:-1]
+        if level - 1 > len(parts):
+            return None
+        base = parts[: len(parts) - (level - 1)]
+        if module:
+            base = [*base, *str(module).split(".")]
+        return ".".join(base)
+
+    def _definition(self, path: str, name: str, depth: int, seen: set[tuple[str, str]]) -> tuple[str, str] | None:
+        """(path, qualname) of the definition that `name` in the module at `path` refers to, if it can be found."""
+        key = (path, name)
+        if key in self._found:
+            return self._found[key]
+        if depth > MAX_REEXPORT_DEPTH or key in seen:
+            return None
+        seen.add(key)
+        found = self._search(path, name, depth, seen)
+        if found is not None or depth == 0:
+            self._found[key] = found
+        return found
+
+    def _search(self, path: str, name: str, depth: int, seen: set[tuple[str, str]]) -> tuple[str, str] | None:
+        module = self._module(path)
+        if name in module.toplevel:
+            return path, name
+        for imp in module.bindings.get(name, ()):
+            found = self._through_import(module.digest, imp, depth, seen)
+            if found is not None:
+                return found
+        for imp in module.stars:
+            found = self._through_star(module.digest, imp, name, depth, seen)
+            if found is not None:
+                return found
+        return None
+
+    def _through_import(
+        self, digest: Digest, imp: tuple[Any, ...], depth: int, seen: set[tuple[str, str]]
+    ) -> tuple[str, str] | None:
+        resolution = self._resolve(digest, imp, depth + 1, seen)
+        if resolution["resolution"] == "symbol":
+            return resolution["resolved_path"], resolution["resolved_symbol"]
+        if imp[I_NAME] is None or resolution["resolved_path"] is None:
+            return None
+        target = self._target_module(digest, imp)
+        path = self.modules.get(target or "")
+        return None if path is None else self._definition(path, imp[I_NAME], depth + 1, seen)
+
+    def _through_star(
+        self, digest: Digest, imp: tuple[Any, ...], name: str, depth: int, seen: set[tuple[str, str]]
+    ) -> tuple[str, str] | None:
+        target = self._target_module(digest, imp)
+        path = self.modules.get(target or "")
+        if path is None:
+            return None
+        exported = self.files[path].all
+        if (exported is not None and name not in exported) or (exported is None and name.startswith("_")):
+            return None
+        return self._definition(path, name, depth + 1, seen)
+
+    def _module(self, path: str) -> _Module:
+        module = self._loaded.get(path)
+        if module is None:
+            digest = self.files[path]
+            toplevel = frozenset(s[0] for s in digest.symbols if s[4] is None)
+            module = _Module(path, digest, toplevel)
+            for imp in digest.imports:
+                if imp[I_NAME] == "*":
+                    module.stars.append(imp)
+                else:
+                    bound = imp[I_ASNAME] or imp[I_NAME] or str(imp[I_MODULE]).split(".", 1)[0]
+                    module.bindings.setdefault(bound, []).append(imp)
+            self._loaded[path] = module
+        return module
+
+    def _links(self, path: str, resolved: dict[str, list[dict[str, Any]]], importers: dict[str, _Importers]) -> Links:
+        digest = self.files[path]
+        imported_by = [
+            {"path": src, "module": self.files[src].module, "names": sorted(set(names)), "lines": sorted(set(lines))}
+            for src, (names, lines) in sorted(importers.get(path, {}).items())
+        ]
+        return {
+            "path": path,
+            "module": digest.module,
+            "imports": resolved[path],
+            "imported_by": imported_by,
+            "tested_by": [
+                {"path": e["path"], "module": e["module"]} for e in imported_by if is_test_file(str(e["path"]))
+            ],
+            "related": self._related(path, resolved[path], importers.get(path, {})),
+        }
+
+    def _related(self, path: str, resolutions: list[dict[str, Any]], importers: _Importers) -> list[dict[str, Any]]:
+        uses: dict[str, int] = defaultdict(int)
+        for resolution in resolutions:
+            target = resolution["resolved_path"]
+            if target is not None and target != path:
+                uses[target] += 1
+        scored = []
+        for other in set(uses) | set(importers):
+            used_by = len(importers[other][0]) if other in importers else 0
+            score = (2 if other in uses and other in importers else 1, uses.get(other, 0) + used_by)
+            scored.append((-score[0], -score[1], other, _why(uses.get(other, 0), used_by)))
+        scored.sort()
+        return [{"path": p, "module": self.files[p].module, "why": why} for _, _, p, why in scored[:MAX_RELATED]]
+
+
+def _why(uses: int, used_by: int) -> str:
+    if uses and used_by:
+        return f"imports each other ({uses} + {used_by} names)"
+    if uses:
+        return f"imported here ({uses} name{'s' if uses > 1 else ''})"
+    return f"imports this file ({used_by} name{'s' if used_by > 1 else ''})"
+
+
+def _resolution(kind: str, path: str | None, symbol: str | None, module: str | None) -> dict[str, Any]:
+    return {"resolution": kind, "resolved_path": path, "resolved_symbol": symbol, "resolved_module": module}
+
+
+def _importers(files: dict[str, Digest], resolved: dict[str, list[dict[str, Any]]]) -> dict[str, _Importers]:
+    """target path -> importer path -> (names, lines)."""
+    result: dict[str, _Importers] = defaultdict(dict)
+    for src, resolutions in resolved.items():
+        for imp, resolution in zip(files[src].imports, resolutions, strict=True):
+            target = resolution["resolved_path"]
+            if target is None or target == src:
+                continue
+            names, lines = result[target].setdefault(src, ([], []))
+            names.append(imp[I_NAME] or imp[I_ASNAME] or str(imp[I_MODULE]))
+            lines.append(imp[I_LINE])
+    return result

@@ -1,0 +1,243 @@
+"""The work of the page tasks: links, per-file pages, folder indexes and global pages (file I/O at the edge).
+
+The pure parts live elsewhere: `kwbuild.link` resolves imports, `kwbuild.render` turns values into Markdown.
+This module reads the tables and links those need, and writes every output through `write_if_changed`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kwbuild import jsonio
+from kwbuild.builder import BuildStats
+from kwbuild.digest import Digest
+from kwbuild.layout import Layout
+from kwbuild.link import Linker, Links, link_part
+from kwbuild.render import (
+    FolderInfo,
+    PageContext,
+    render_docs_page,
+    render_folder_index,
+    render_import_xref,
+    render_keyword_index,
+    render_keyword_page,
+    render_module_index,
+)
+from kwbuild.render.markdown import anchor_ids, docs_page, folder_page, kw_page
+from kwbuild.store import View
+
+README_NAMES = ("README.md", "README.rst", "README.txt", "README")
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """What one file's page task needs."""
+
+    rel: str
+    table_path: str
+    links_path: str
+    kw_path: str
+    docs_path: str
+    source_path: str
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    rel: str
+    written: int
+
+
+def render_file_pages(jobs: list[PageJob], ctx: PageContext) -> list[PageOutcome]:
+    """Render and write both pages of each file (the pool's unit of work, also run in process)."""
+    return [_render_one(job, ctx) for job in jobs]
+
+
+def _render_one(job: PageJob, ctx: PageContext) -> PageOutcome:
+    try:
+        table = jsonio.read_json(job.table_path)
+        links = jsonio.read_json(job.links_path)
+    except FileNotFoundError:  # the source vanished during the build: its pages go too
+        return PageOutcome(job.rel, jsonio.remove_file(job.kw_path) + jsonio.remove_file(job.docs_path))
+    page_ctx = _with_source(ctx, job) if ctx.include_source else ctx
+    kw = render_keyword_page(table, links, page_ctx)
+    docs = render_docs_page(table, links, page_ctx)
+    written = jsonio.write_if_changed(job.kw_path, kw.encode()) + jsonio.write_if_changed(job.docs_path, docs.encode())
+    return PageOutcome(job.rel, written)
+
+
+def _with_source(ctx: PageContext, job: PageJob) -> PageContext:
+    try:
+        with open(job.source_path, "rb") as handle:
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        text = None
+    return PageContext(source_url=ctx.source_url, include_source=True, source_text=text)
+
+
+class PageBuilder:
+    """The main process's side of the page tasks."""
+
+    def __init__(
+        self, layout: Layout, root: str, view: Callable[[list[str]], View], stats: BuildStats, ctx: PageContext
+    ) -> None:
+        self.layout = layout
+        self.root = root
+        self.view = view
+        self.stats = stats
+        self.ctx = ctx
+        self.links_written: list[str] = []
+        self.prefetcher: Any = None
+        self.on_links: Callable[[], None] | None = None  # kwbuild build: starts the page pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["prefetcher"] = state["on_links"] = None
+        return state
+
+    def job(self, rel: str) -> PageJob:
+        layout = self.layout
+        return PageJob(
+            rel,
+            layout.table_path(rel),
+            layout.links_path(rel),
+            layout.docs_file(kw_page(rel)),
+            layout.docs_file(docs_page(rel)),
+            os.path.join(self.root, rel),
+        )
+
+    # --- links ---------------------------------------------------------------------------------------------
+    def build_links(self, rels: list[str]) -> dict[str, Any]:
+        """doit action: resolve every import of the tree; write each file's links if they changed."""
+        view = self.view(rels)
+        if not view.unchanged(link_part) or not all(os.path.exists(self.layout.links_path(r)) for r in view.changes):
+            for rel, links in Linker(view.digests).link_all().items():
+                if jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links)):
+                    self.links_written.append(rel)
+        if self.on_links is not None:
+            self.on_links()
+        return {"written": len(self.links_written)}
+
+    # --- per-file pages ------------------------------------------------------------------------------------
+    def build_pages(self, job: PageJob) -> dict[str, Any]:
+        """doit action of one file's page task (both pages)."""
+        outcome = self.prefetcher.take(job.rel) if self.prefetcher is not None else None
+        if outcome is None:
+            outcome = render_file_pages([job], self.ctx)[0]
+            self.record(outcome)
+        return {"written": outcome.written}
+
+    def record(self, outcome: PageOutcome) -> None:
+        self.stats.pages_written += outcome.written
+
+    # --- folder indexes ------------------------------------------------------------------------------------
+    def build_folder(self, folder: str, rels: list[str], subfolders: list[str], all_rels: list[str]) -> dict[str, Any]:
+        """doit action of one folder's index page."""
+        digests = {d.path: d for d in self.view(all_rels).digests}
+        info = FolderInfo(
+            path=folder,
+            subfolders=[self._subfolder_row(sub, digests, all_rels) for sub in subfolders],
+            files=[_file_row(digests[rel]) for rel in rels if rel in digests],
+            edges=self._edges(rels),
+        )
+        text = render_folder_index(info, self.ctx)
+        written = jsonio.write_if_changed(self.layout.docs_file(folder_page(folder)), text.encode())
+        self.stats.pages_written += written
+        return {"written": written}
+
+    def _subfolder_row(self, sub: str, digests: dict[str, Digest], all_rels: list[str]) -> tuple[str, str, int, int]:
+        prefix = sub + "/"
+        inside = [rel for rel in all_rels if rel.startswith(prefix)]
+        init = next((digests[p] for p in (prefix + "__init__.py", prefix + "__init__.pyi") if p in digests), None)
+        summary = (init.docstring if init else None) or _readme_summary(os.path.join(self.root, sub)) or ""
+        symbols = sum(sum(n for _, n in digests[r].symbol_counts) for r in inside if r in digests)
+        return sub.rpartition("/")[2], summary, len(inside), symbols
+
+    def _edges(self, rels: list[str]) -> list[tuple[str, str]]:
+        members = set(rels)
+        edges = set()
+        for rel in rels:
+            try:
+                links: Links = jsonio.read_json(self.layout.links_path(rel))
+            except FileNotFoundError:
+                continue
+            for resolution in links["imports"]:
+                target = resolution["resolved_path"]
+                if target in members and target != rel:
+                    edges.add((rel, target))
+        return sorted(edges)
+
+    # --- global pages --------------------------------------------------------------------------------------
+    def build_keywords(self, rels: list[str]) -> dict[str, Any]:
+        """doit action: the A-Z keyword index."""
+        digests = self.view(rels).digests
+        entries = []
+        for digest in digests:
+            anchors = anchor_ids([s[1] for s in digest.symbols])
+            for symbol, anchor in zip(digest.symbols, anchors, strict=True):
+                entries.append((symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor))
+        return self._write_set("keywords", render_keyword_index(entries))
+
+    def build_modules(self, rels: list[str]) -> dict[str, Any]:
+        """doit action: the module index."""
+        digests = self.view(rels).digests
+        rows = [(d.module or d.path, d.path, d.docstring or "", sum(n for _, n in d.symbol_counts)) for d in digests]
+        return self._write_set("modules", {"modules.md": render_module_index(rows)})
+
+    def build_imports(self, rels: list[str]) -> dict[str, Any]:
+        """doit action: the cross-reference pages (what each module imports from the tree, who imports it)."""
+        uses: dict[str, set[str]] = defaultdict(set)
+        modules: dict[str, str] = {}
+        for rel in rels:
+            try:
+                links: Links = jsonio.read_json(self.layout.links_path(rel))
+            except FileNotFoundError:
+                continue
+            modules[rel] = links["module"] or rel
+            uses[rel].update(r["resolved_path"] for r in links["imports"] if r["resolved_path"] not in (None, rel))
+        used_by: dict[str, set[str]] = defaultdict(set)
+        for rel, targets in uses.items():
+            for target in targets:
+                used_by[target].add(rel)
+        rows = [
+            (modules[rel], rel, _pairs(uses[rel], modules), _pairs(used_by[rel], modules)) for rel in sorted(modules)
+        ]
+        return self._write_set("imports", render_import_xref(rows))
+
+    def _write_set(self, name: str, pages: dict[str, str]) -> dict[str, Any]:
+        """Write a global page and its parts; remove parts of an earlier build that are no longer produced."""
+        written = 0
+        for page, text in sorted(pages.items()):
+            written += jsonio.write_if_changed(self.layout.docs_file(page), text.encode())
+        docs = self.layout.docs
+        if os.path.isdir(docs):
+            for entry in os.listdir(docs):
+                if entry.startswith(name + "-") and entry.endswith(".md") and entry not in pages:
+                    jsonio.remove_file(os.path.join(docs, entry))
+        self.stats.pages_written += written
+        return {"written": written}
+
+
+def _pairs(paths: set[str], modules: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted((modules.get(p, p), p) for p in paths if p in modules)
+
+
+def _file_row(digest: Digest) -> tuple[str, str, str, dict[str, int], int, bool]:
+    name = digest.path.rpartition("/")[2]
+    return digest.path, name, digest.docstring or "", dict(digest.symbol_counts), digest.errors, digest.partial
+
+
+def _readme_summary(folder: str) -> str | None:
+    for name in README_NAMES:
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    text = line.strip().lstrip("#=*-").strip()
+                    if text:
+                        return text
+        except OSError:
+            continue
+    return None

@@ -1,0 +1,143 @@
+"""The plan of a build: the tree's sources and folders, their module names, and what can be stale.
+
+With the stat snapshot of the last successful build, only files whose stat or module changed (or whose table is
+missing) are table candidates, and only files whose table or links were rewritten (or whose pages are missing)
+are page candidates. Without a snapshot every file is a candidate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from kwbuild.builder import FileJob
+from kwbuild.config import BuildConfig
+from kwbuild.discover import Discovery, discover_sources
+from kwbuild.extract import versions_key
+from kwbuild.render import RENDER_VERSION
+from kwbuild.render.markdown import docs_page, folder_page, kw_page
+from kwbuild.resolve import module_name, package_folders
+from kwbuild.snapshot import Snapshot, load_snapshot
+
+
+def build_versions() -> str:
+    """Every version that decides an output: extractors, table schema, renderers."""
+    return f"{versions_key()};render{RENDER_VERSION}"
+
+
+@dataclass
+class Plan:
+    """The tree as the task graph sees it."""
+
+    config: BuildConfig
+    discovery: Discovery
+    modules: dict[str, str | None]
+    candidates: set[str] | None = None  # None: every file is a candidate
+    snapshot: Snapshot | None = None
+    removed: list[str] = field(default_factory=list)
+    rels: list[str] = field(default_factory=list)
+    folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
+    subfolders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its direct subfolders, sorted
+
+    def job(self, rel: str, language: str) -> FileJob:
+        table = self.config.layout.table_path(rel)
+        return FileJob(str(self.config.root), rel, self.modules[rel], language, table)
+
+    def is_candidate(self, rel: str) -> bool:
+        return self.candidates is None or rel in self.candidates
+
+    def folder_file_counts(self, folder: str) -> int:
+        prefix = folder + "/" if folder else ""
+        return sum(1 for rel in self.rels if rel.startswith(prefix))
+
+    @property
+    def added(self) -> list[str]:
+        if self.snapshot is None:
+            return list(self.rels)
+        return [rel for rel in self.rels if rel not in self.snapshot.files]
+
+    @property
+    def removed_folders(self) -> list[str]:
+        if self.snapshot is None:
+            return []
+        return sorted(set(_all_folders(self.snapshot.files)) - set(self.folders))
+
+
+def make_plan(config: BuildConfig, use_snapshot: bool) -> Plan:
+    """Discover the tree, name its modules, list its folders, and (with the snapshot) find what can be stale."""
+    discovery = discover_sources(config.root, config.rules)
+    rels = [source.rel for source in discovery.sources]
+    packages = package_folders(rels)
+    modules = {rel: module_name(rel, packages, config.root_name) for rel in rels}
+    plan = Plan(config, discovery, modules, rels=rels)
+    plan.folders, plan.subfolders = _folder_tree(rels)
+    if use_snapshot:
+        _apply_snapshot(plan)
+    return plan
+
+
+def _folder_tree(rels: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    files: dict[str, list[str]] = defaultdict(list)
+    for rel in rels:
+        files[rel.rpartition("/")[0]].append(rel)
+    folders = _all_folders(rels)
+    subfolders: dict[str, list[str]] = {folder: [] for folder in folders}
+    for folder in folders:
+        if folder:
+            subfolders[folder.rpartition("/")[0]].append(folder)
+    return {f: sorted(files.get(f, [])) for f in sorted(folders)}, {f: sorted(s) for f, s in subfolders.items()}
+
+
+def _all_folders(rels: object) -> set[str]:
+    folders = {""}
+    for rel in rels:  # type: ignore[attr-defined]
+        folder = rel.rpartition("/")[0]
+        while folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
+    return folders
+
+
+def _apply_snapshot(plan: Plan) -> None:
+    layout = plan.config.layout
+    previous = load_snapshot(layout.snapshot, build_versions())
+    plan.snapshot = previous
+    if previous is None:
+        return
+    candidates = set()
+    for source in plan.discovery.sources:
+        entry = previous.files.get(source.rel)
+        if entry != (source.mtime_ns, source.size, plan.modules[source.rel]) or not os.path.exists(
+            layout.table_path(source.rel)
+        ):
+            candidates.add(source.rel)
+    plan.candidates = candidates
+    current = set(plan.modules)
+    plan.removed = sorted(rel for rel in previous.files if rel not in current)
+
+
+def stale_pages(plan: Plan, changed: set[str]) -> list[str]:
+    """Files whose pages must be checked: their table or links changed, or a page is missing."""
+    if plan.candidates is None:
+        return list(plan.rels)
+    docs = plan.config.layout.docs_file
+    return [
+        rel
+        for rel in plan.rels
+        if rel in changed or not os.path.exists(docs(kw_page(rel))) or not os.path.exists(docs(docs_page(rel)))
+    ]
+
+
+def stale_folders(plan: Plan, changed: set[str]) -> list[str]:
+    """Folders whose index must be checked: a file of theirs changed, files came or went below, or it is missing."""
+    if plan.candidates is None:
+        return list(plan.folders)
+    affected = {rel.rpartition("/")[0] for rel in changed}
+    for rel in [*plan.added, *plan.removed, *(r for r in changed if r.rpartition("/")[2].startswith("__init__."))]:
+        folder = rel.rpartition("/")[0]
+        while folder:
+            folder = folder.rpartition("/")[0]
+            affected.add(folder)
+    docs = plan.config.layout.docs_file
+    return [f for f in plan.folders if f in affected or not os.path.exists(docs(folder_page(f)))]

@@ -1,0 +1,196 @@
+"""Markdown text and page addresses: escaping, code spans, fences, links, page paths, anchor ids (pure).
+
+Everything that comes from a source file (names, docstrings, paths, messages) goes through `escape_text` or
+`code_span` before it reaches a page, so that it renders as literal text on GitHub (GFM) and CommonMark.
+
+Pages live under the docs root: for a source file at tree path `rel`, `<rel>_kw.md` (keyword page) and
+`<rel>_docs.md` (documentation page); for a folder `d`, `<d>/index.md` (the root's is `index.md`); the global
+pages sit at the docs root. The docs root is taken to be a folder at the repository's root (`repo/docs/`), so
+`docs/torch/ir.py_docs.md` links its source as `../../torch/ir.py`, unless `PageContext.source_url` is set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from kwbuild.render.context import PageContext
+
+
+def _escape_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {c: None for c in [*range(32), *range(127, 160)]}
+    table.update({ord(c): " " for c in "\t\n\v\f\r\x85\u2028\u2029"})
+    table.update({ord(c): "\\" + c for c in "\\`*_{}[]()#+-!|~$&"})
+    table.update({ord("<"): "&lt;", ord(">"): "&gt;"})
+    return table
+
+
+def _code_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {c: None for c in [*range(32), *range(127, 160)]}
+    table.update({ord(c): " " for c in "\t\n\v\f\r\x85\u2028\u2029"})
+    return table
+
+
+_ESCAPE = _escape_table()
+_CODE = _code_table()
+_AUTOLINK = re.compile(r"(?<=www)(?=\.)|(?<=[A-Za-z0-9._+-]@)(?=[A-Za-z0-9])", re.IGNORECASE)
+_ORDERED_LIST = re.compile(r"^(\d+)\.")
+_BACKTICKS = re.compile(r"`+")
+_ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_ANCHOR_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
+_URL_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+ZERO_WIDTH_SPACE = "&#8203;"
+_BROKEN_SCHEME = ":" + ZERO_WIDTH_SPACE + "//"
+
+
+def escape_text(text: str) -> str:
+    """`text` as literal Markdown prose on one line: no emphasis, code, link, HTML, heading, list or autolink."""
+    escaped = text.translate(_ESCAPE).strip().replace("://", _BROKEN_SCHEME)
+    if escaped[:1].isdigit():
+        escaped = _ORDERED_LIST.sub(r"\1\\.", escaped, count=1)
+    if "@" in escaped or "ww." in escaped.lower():
+        escaped = _AUTOLINK.sub(ZERO_WIDTH_SPACE, escaped)
+    return escaped
+
+
+def code_span(text: str, table: bool = False) -> str:
+    """`text` as one code span (empty string for empty text); `table=True` escapes `|` for a GFM table cell."""
+    plain = text.isprintable() and "`" not in text and text and (text[0] != " " or text[-1] != " ")
+    if plain and not (table and "|" in text):
+        return f"`{text}`"
+    text = text.translate(_CODE)
+    if not text:
+        return ""
+    if table:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max(map(len, _BACKTICKS.findall(text)), default=0) + 1)
+    if text[0] == "`" or text[-1] == "`" or (text[0] == " " and text[-1] == " " and text.strip(" ")):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+def fenced_block(text: str, info: str = "") -> str:
+    """`text` as a fenced code block (the fence is longer than any backtick run in it), without a final newline."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
+    runs = _BACKTICKS.findall(text)
+    fence = "`" * max(3, max(map(len, runs), default=0) + 1)
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{fence}{_ANCHOR_UNSAFE.sub('', info)}\n{body}{fence}"
+
+
+def link(text_md: str, target: str) -> str:
+    """A Markdown link; `text_md` is Markdown already (escaped), `target` an encoded URL."""
+    return f"[{text_md}]({target})"
+
+
+def quote_path(path: str) -> str:
+    """A '/'-separated path with each segment percent-encoded (only unreserved characters stay)."""
+    return path if _URL_PLAIN.fullmatch(path) else quote(path, safe="/")
+
+
+def quote_fragment(anchor: str) -> str:
+    """An anchor as a URL fragment (without the `#`), percent-encoded."""
+    return anchor if is_plain_anchor(anchor) else quote(anchor, safe="")
+
+
+def rel_link(from_page: str, to_page: str, anchor: str | None = None) -> str:
+    """The relative URL from one docs-relative page to another (or to a source file), with an optional anchor."""
+    fragment = "#" + quote_fragment(anchor) if anchor else ""
+    if to_page == from_page and fragment:
+        return fragment
+    here = from_page.split("/")[:-1]
+    there = to_page.split("/")
+    common = 0
+    while common < len(here) and common < len(there) - 1 and here[common] == there[common]:
+        common += 1
+    up = "../" * (len(here) - common)
+    return up + quote_path("/".join(there[common:])) + fragment
+
+
+# ---------------------------------------------------------------- page paths
+
+_URL_SAFE = ":/?#@!$&'*+,;=%~[]"
+"""What a configured source URL keeps as it is; spaces, parentheses and angle brackets are encoded."""
+KEYWORDS_PAGE = "keywords.md"
+MODULES_PAGE = "modules.md"
+IMPORTS_PAGE = "imports.md"
+
+
+def kw_page(rel: str) -> str:
+    """The keyword page of the source file `rel`."""
+    return f"{rel}_kw.md"
+
+
+def docs_page(rel: str) -> str:
+    """The documentation page of the source file `rel`."""
+    return f"{rel}_docs.md"
+
+
+def folder_page(folder: str) -> str:
+    """The index page of `folder` ('' for the root)."""
+    return f"{folder}/index.md" if folder else "index.md"
+
+
+def folder_of(rel: str) -> str:
+    """The folder holding `rel` ('' at the root); also a folder's parent."""
+    return rel.rpartition("/")[0]
+
+
+def source_link(from_page: str, rel: str, ctx: PageContext, line: int | None = None) -> str:
+    """The URL of the source file `rel` (at `line`) as seen from `from_page`."""
+    fragment = f"#L{line}" if line is not None else ""
+    if ctx.source_url:
+        return quote(ctx.source_url, safe=_URL_SAFE) + quote_path(rel) + fragment
+    return "../" * (from_page.count("/") + 1) + quote_path(rel) + fragment
+
+
+# ---------------------------------------------------------------- anchors
+
+
+def _encode_char(match: re.Match[str]) -> str:
+    return f"_u{ord(match.group()):04X}"
+
+
+def is_plain_anchor(text: str) -> bool:
+    """`text` has only characters that an anchor id keeps as they are ([A-Za-z0-9_.-])."""
+    return _ANCHOR_PLAIN.fullmatch(text) is not None
+
+
+def anchor_base(qualname: str, prefix: str = "sym-") -> str:
+    """The id of a name's first definition: `prefix` + the name, with characters outside [A-Za-z0-9_.-] encoded."""
+    if _ANCHOR_UNSAFE.search(qualname) is None:
+        return prefix + qualname
+    return prefix + _ANCHOR_UNSAFE.sub(_encode_char, qualname)
+
+
+def anchor_id(qualname: str, seen: dict[str, int], prefix: str = "sym-") -> str:
+    """A unique id on a page: the base id, then `-2`, `-3`... for repeated names, in the order of the calls."""
+    base = anchor_base(qualname, prefix)
+    count = seen.get(base, 0) + 1
+    candidate = base if count == 1 else f"{base}-{count}"
+    while candidate in seen:
+        count += 1
+        candidate = f"{base}-{count}"
+    seen[base] = count
+    seen.setdefault(candidate, 1)
+    return candidate
+
+
+def anchor_ids(qualnames: Iterable[str], prefix: str = "sym-") -> list[str]:
+    """The anchor ids of a page's symbols, in source order: `anchor_id` on each (the common case inlined)."""
+    seen: dict[str, int] = {}
+    anchors = []
+    for qualname in qualnames:
+        base = prefix + qualname
+        if base in seen or _ANCHOR_PLAIN.fullmatch(qualname) is None:
+            anchors.append(anchor_id(qualname, seen, prefix))
+        else:
+            seen[base] = 1
+            anchors.append(base)
+    return anchors
+
+
+def anchor_tag(anchor: str) -> str:
+    """The HTML anchor placed right before a symbol's heading or entry."""
+    return f'<a id="{anchor}"></a>'

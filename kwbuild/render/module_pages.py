@@ -1,0 +1,120 @@
+"""The pages about modules: the module index `modules.md`, and the import cross-reference `imports.md` (pure).
+
+The cross-reference gives, for each module, what it imports from the tree and who imports it.
+
+Above `SPLIT_AT` modules the entries move to one page per top-level folder of the tree, `imports-<folder>.md`
+(a tree's top-level packages when its root is a repository); `imports.md` then links those pages and keeps the
+entries of the files at the root. Entries link to each other by anchor (`mod-<module>`), across pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from kwbuild.render.blocks import finish, heading, nav_line
+from kwbuild.render.context import ModuleRef, ModuleRow, XrefRow
+from kwbuild.render.markdown import (
+    IMPORTS_PAGE,
+    KEYWORDS_PAGE,
+    MODULES_PAGE,
+    anchor_id,
+    anchor_tag,
+    code_span,
+    docs_page,
+    escape_text,
+    folder_page,
+    kw_page,
+    link,
+    quote_fragment,
+    quote_path,
+)
+from kwbuild.render.symbols import name_key, plural
+
+SPLIT_AT = 500
+"""Above this many modules, the cross-reference is split per top-level folder."""
+Places = dict[str, tuple[str, str]]
+"""path -> (page, anchor) of its entry."""
+
+
+def render_module_index(modules: Iterable[ModuleRow]) -> str:
+    """The module index, sorted by module name (then path)."""
+    rows = sorted(modules, key=lambda row: (name_key(row[0]), row[1]))
+    nav = nav_line([("Source tree", folder_page("")), ("A-Z index", KEYWORDS_PAGE), ("Imports", IMPORTS_PAGE)])
+    lines = ["# Modules", "", nav, "", f"{plural(len(rows), 'module')}.", ""]
+    return finish([*lines, *(_module_row(row) for row in rows)])
+
+
+def _module_row(row: ModuleRow) -> str:
+    module, path, summary, symbols = row
+    pages = f"{link('keywords', quote_path(kw_page(path)))}"
+    about = f" - {escape_text(summary)}" if summary else ""
+    target = link(code_span(module), quote_path(docs_page(path)))
+    return f"- {target}{about} · {plural(symbols, 'symbol')} · {code_span(path)} · {pages}"
+
+
+def render_import_xref(rows: Iterable[XrefRow]) -> dict[str, str]:
+    """File name (at the docs root) -> text of the cross-reference page(s)."""
+    ordered = sorted(rows, key=lambda row: (name_key(row[0] or row[1]), row[1]))
+    split = len(ordered) > SPLIT_AT
+    seen: dict[str, int] = {}
+    places = {row[1]: (_page_of(row[1], split), anchor_id(row[0] or row[1], seen, "mod-")) for row in ordered}
+    pages: dict[str, list[XrefRow]] = {IMPORTS_PAGE: []}
+    for row in ordered:
+        pages.setdefault(places[row[1]][0], []).append(row)
+    result = {page: _page(page, members, places) for page, members in pages.items() if page != IMPORTS_PAGE}
+    return {IMPORTS_PAGE: _main_page(pages, places, len(ordered)), **dict(sorted(result.items()))}
+
+
+def _page_of(path: str, split: bool) -> str:
+    folder, slash, _ = path.partition("/")
+    return f"imports-{folder}.md" if split and slash else IMPORTS_PAGE
+
+
+def _nav() -> str:
+    return nav_line([("Source tree", folder_page("")), ("A-Z index", KEYWORDS_PAGE), ("Modules", MODULES_PAGE)])
+
+
+def _main_page(pages: dict[str, list[XrefRow]], places: Places, total: int) -> str:
+    lines = ["# Imports (cross-reference)", "", _nav(), "", f"{plural(total, 'module')}.", ""]
+    others = sorted(page for page in pages if page != IMPORTS_PAGE)
+    if others:
+        lines += [*heading(2, "By top-level folder")]
+        lines += [f"- {link(code_span(_folder(p) + '/'), quote_path(p))}: {plural(len(pages[p]), 'module')}"
+                  for p in others]
+        lines += [""] + (heading(2, "Files at the root") if pages[IMPORTS_PAGE] else [])
+    lines += _entries(IMPORTS_PAGE, pages[IMPORTS_PAGE], places)
+    return finish(lines)
+
+
+def _folder(page: str) -> str:
+    return page[len("imports-"): -len(".md")]
+
+
+def _page(page: str, rows: Sequence[XrefRow], places: Places) -> str:
+    title = f"# Imports: {code_span(_folder(page) + '/')}"
+    nav = nav_line([("All imports", IMPORTS_PAGE)]) + " · " + _nav()
+    return finish([title, "", nav, "", f"{plural(len(rows), 'module')}.", "", *_entries(page, rows, places)])
+
+
+def _entries(page: str, rows: Sequence[XrefRow], places: Places) -> list[str]:
+    lines: list[str] = []
+    for module, path, imports, imported_by in rows:
+        lines += [anchor_tag(places[path][1]), *heading(3, code_span(module or path))]
+        lines += [f"{link('docs', quote_path(docs_page(path)))} · {code_span(path)}", ""]
+        lines += [f"- Imports from the tree ({len(imports):,}): {_refs(page, imports, places)}"]
+        lines += [f"- Imported by ({len(imported_by):,}): {_refs(page, imported_by, places)}", ""]
+    return lines
+
+
+def _refs(page: str, refs: Sequence[ModuleRef], places: Places) -> str:
+    ordered = sorted(refs, key=lambda ref: (name_key(ref[0] or ref[1]), ref[1]))
+    return ", ".join(_ref(page, ref, places) for ref in ordered) or "none"
+
+
+def _ref(page: str, ref: ModuleRef, places: Places) -> str:
+    module, path = ref
+    place = places.get(path)
+    if place is None:
+        return link(code_span(module or path), quote_path(docs_page(path)))
+    target = "" if place[0] == page else quote_path(place[0])
+    return link(code_span(module or path), f"{target}#{quote_fragment(place[1])}")

@@ -1,0 +1,3 @@
+"""Payments: charging cards."""
+
+from .card import Card, charge

@@ -1,0 +1,111 @@
+"""Incremental behaviour of the pages: each edit rewrites exactly the pages whose inputs changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project
+from tests.linkcheck import check_links
+
+GOLDEN_SOURCE = Path(__file__).parent / "data" / "golden" / "src"
+
+
+@pytest.fixture
+def shop(project: Project) -> Project:
+    shutil.rmtree(project.root)
+    shutil.copytree(GOLDEN_SOURCE, project.root)
+    project.build()
+    return project
+
+
+def _stamps(out: Path) -> dict[str, tuple[int, int]]:
+    stamps = {}
+    for path in out.rglob("*"):
+        if path.is_file() and ".kwbuild" not in path.parts:
+            info = path.stat()
+            stamps[path.relative_to(out).as_posix()] = (info.st_ino, info.st_mtime_ns)
+    return stamps
+
+
+def _rewritten(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> set[str]:
+    return {name for name in after if before.get(name) != after[name]}
+
+
+def test_noop_rewrites_nothing(shop: Project) -> None:
+    before = _stamps(shop.out)
+    summary = shop.build()
+    assert summary["pages_written"] == 0
+    assert _rewritten(before, _stamps(shop.out)) == set()
+
+
+def test_body_edit_rewrites_at_most_that_files_pages(shop: Project) -> None:
+    before = _stamps(shop.out)
+    path = shop.root / "shop/pricing.py"
+    path.write_text(path.read_text().replace("(1 + TAX_RATE)", "(1.0 + TAX_RATE)"))
+    summary = shop.build()
+    assert summary["parsed"] == 1
+    rewritten = _rewritten(before, _stamps(shop.out))
+    assert rewritten <= {"tables/shop/pricing.py.json", "docs/shop/pricing.py_docs.md", "index.json"}
+    assert "tables/shop/pricing.py.json" in rewritten
+
+
+def test_added_symbol_rewrites_its_pages_folder_and_global_lists_only(shop: Project) -> None:
+    before = _stamps(shop.out)
+    path = shop.root / "shop/pricing.py"
+    path.write_text(path.read_text() + "\n\ndef discount(name: str) -> float:\n    return 0.0\n")
+    shop.build()
+    rewritten = _rewritten(before, _stamps(shop.out))
+    expected = {
+        "tables/shop/pricing.py.json",
+        "docs/shop/pricing.py_docs.md",
+        "docs/shop/pricing.py_kw.md",
+        "docs/shop/index.md",
+        "index.json",
+        "symbols.json",
+        "docs/modules.md",
+    }
+    assert expected <= rewritten
+    global_lists = {name for name in rewritten if name.startswith("docs/keywords")}
+    assert global_lists
+    assert rewritten - expected - global_lists == set()
+    assert "discount" in (shop.out / "docs/shop/pricing.py_kw.md").read_text()
+
+
+def test_deleted_file_loses_its_pages_and_every_link_to_them(shop: Project) -> None:
+    os.unlink(shop.root / "shop/payments/card.py")
+    shop.build()
+    docs = shop.out / "docs"
+    assert not (docs / "shop/payments/card.py_docs.md").exists()
+    assert not (docs / "shop/payments/card.py_kw.md").exists()
+    assert not (shop.out / "tables/shop/payments/card.py.json").exists()
+    assert not (shop.out / "links/shop/payments/card.py.json").exists()
+    for page in docs.rglob("*.md"):
+        assert "card.py_docs.md" not in page.read_text(encoding="utf-8"), page
+    checked, problems = check_links(docs, shop.root)
+    assert checked and problems == []
+
+
+def test_deleted_folder_loses_its_index(shop: Project) -> None:
+    shutil.rmtree(shop.root / "odd dir")
+    shop.build()
+    assert not (shop.out / "docs/odd dir").exists()
+    _checked, problems = check_links(shop.out / "docs", shop.root)
+    assert problems == []
+
+
+def test_two_builds_into_two_folders_are_byte_identical(shop: Project, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shop.build(out=other)
+    first = {
+        p.relative_to(shop.out): p.read_bytes()
+        for p in shop.out.rglob("*")
+        if p.is_file() and ".kwbuild" not in p.parts
+    }
+    second = {
+        p.relative_to(other): p.read_bytes() for p in other.rglob("*") if p.is_file() and ".kwbuild" not in p.parts
+    }
+    assert first == second
