@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 _DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 _PRETTY_OPTIONS = _DUMP_OPTIONS | orjson.OPT_INDENT_2
 
@@ -53,14 +53,17 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, then rename it over `path`."""
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kwtmp-")
+    """Write `data` to a temp file beside `path` (named after this process), then rename it over `path`."""
+    path = os.fspath(path)
+    tmp = f"{path}.{os.getpid()}.kwtmp"
+    try:
+        fd = os.open(tmp, _CREATE, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd = os.open(tmp, _CREATE, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         _unlink_quietly(tmp)

@@ -92,10 +92,11 @@ class PageBuilder:
         self.links_written: list[str] = []
         self.prefetcher: Any = None
         self.on_links: Callable[[], None] | None = None  # kwbuild build: starts the page pool
+        self._by_path: tuple[View, dict[str, Digest]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["prefetcher"] = state["on_links"] = None
+        state["prefetcher"] = state["on_links"] = state["_by_path"] = None
         return state
 
     def job(self, rel: str) -> PageJob:
@@ -134,12 +135,14 @@ class PageBuilder:
         self.stats.pages_written += outcome.written
 
     # --- folder indexes ------------------------------------------------------------------------------------
-    def build_folder(self, folder: str, rels: list[str], subfolders: list[str], all_rels: list[str]) -> dict[str, Any]:
-        """doit action of one folder's index page."""
-        digests = {d.path: d for d in self.view(all_rels).digests}
+    def build_folder(
+        self, folder: str, rels: list[str], subfolders: list[tuple[str, int]], all_rels: list[str]
+    ) -> dict[str, Any]:
+        """doit action of one folder's index page; `subfolders` are (path, files below it)."""
+        digests = self._digests_by_path(all_rels)
         info = FolderInfo(
             path=folder,
-            subfolders=[self._subfolder_row(sub, digests, all_rels) for sub in subfolders],
+            subfolders=[self._subfolder_row(sub, count, digests) for sub, count in subfolders],
             files=[_file_row(digests[rel]) for rel in rels if rel in digests],
             edges=self._edges(rels),
         )
@@ -148,13 +151,20 @@ class PageBuilder:
         self.stats.pages_written += written
         return {"written": written}
 
-    def _subfolder_row(self, sub: str, digests: dict[str, Digest], all_rels: list[str]) -> tuple[str, str, int, int]:
-        prefix = sub + "/"
-        inside = [rel for rel in all_rels if rel.startswith(prefix)]
-        init = next((digests[p] for p in (prefix + "__init__.py", prefix + "__init__.pyi") if p in digests), None)
+    def _digests_by_path(self, rels: list[str]) -> dict[str, Digest]:
+        view = self.view(rels)
+        if self._by_path is None or self._by_path[0] is not view:
+            self._by_path = (view, {d.path: d for d in view.digests})
+        return self._by_path[1]
+
+    def _subfolder_row(self, sub: str, files: int, digests: dict[str, Digest]) -> tuple[str, str, int, None]:
+        """A subfolder: its summary (its `__init__` docstring, else its README) and how many files it holds.
+
+        No symbol count: it would make every folder index above a file change whenever a symbol is added.
+        """
+        init = next((digests[p] for p in (f"{sub}/__init__.py", f"{sub}/__init__.pyi") if p in digests), None)
         summary = (init.docstring if init else None) or _readme_summary(os.path.join(self.root, sub)) or ""
-        symbols = sum(sum(n for _, n in digests[r].symbol_counts) for r in inside if r in digests)
-        return sub.rpartition("/")[2], summary, len(inside), symbols
+        return sub.rpartition("/")[2], summary, files, None
 
     def _edges(self, rels: list[str]) -> list[tuple[str, str]]:
         members = set(rels)

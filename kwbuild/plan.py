@@ -39,6 +39,7 @@ class Plan:
     rels: list[str] = field(default_factory=list)
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
     subfolders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its direct subfolders, sorted
+    _file_counts: dict[str, int] | None = None
 
     def job(self, rel: str, language: str) -> FileJob:
         table = self.config.layout.table_path(rel)
@@ -47,9 +48,20 @@ class Plan:
     def is_candidate(self, rel: str) -> bool:
         return self.candidates is None or rel in self.candidates
 
-    def folder_file_counts(self, folder: str) -> int:
-        prefix = folder + "/" if folder else ""
-        return sum(1 for rel in self.rels if rel.startswith(prefix))
+    @property
+    def file_counts(self) -> dict[str, int]:
+        """How many files each folder holds, subfolders included."""
+        if self._file_counts is None:
+            counts: dict[str, int] = dict.fromkeys(self.folders, 0)
+            for rel in self.rels:
+                folder = rel.rpartition("/")[0]
+                while True:
+                    counts[folder] += 1
+                    if not folder:
+                        break
+                    folder = folder.rpartition("/")[0]
+            self._file_counts = counts
+        return self._file_counts
 
     @property
     def added(self) -> list[str]:

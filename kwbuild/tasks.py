@@ -29,14 +29,12 @@ from doit.cmd_base import ModuleTaskLoader
 from doit.control import TaskControl
 from doit.dependency import FileChangedChecker
 from doit.doit_cmd import DoitMain
-from doit.tools import config_changed
 
 from kwbuild import jsonio
 from kwbuild.builder import TableBuilder, build_table_files
 from kwbuild.cache import ContentCache
 from kwbuild.config import BuildConfig
 from kwbuild.errors import BuildFailed, UserError
-from kwbuild.model import content_hash
 from kwbuild.pages import PageBuilder, render_file_pages
 from kwbuild.plan import Plan, build_versions, make_plan, stale_folders, stale_pages
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher
@@ -47,10 +45,12 @@ from kwbuild.snapshot import Snapshot, save_snapshot
 AGGREGATES = ("manifest", "symbols", "links", "keywords", "modules", "imports")
 
 
-class ContentChecker(FileChangedChecker):  # type: ignore[misc]
-    """doit's file check with xxh3 instead of md5, and a vanished file counted as changed, not an error.
+class StatChecker(FileChangedChecker):  # type: ignore[misc]
+    """doit's file check by (mtime_ns, size), with a vanished file counted as changed instead of an error.
 
-    State per file: (mtime_ns, size, hash). Same mtime: unchanged; other size: changed; else compare hashes.
+    No hashing: every output is rewritten only when its bytes change, so an output's stat changes exactly when
+    its content does; a source whose stat changed but not its bytes (touch, checkout) reruns its table task,
+    which finds the table unchanged in the content cache and writes nothing, so nothing downstream runs.
     """
 
     def info(self, file_path: str) -> os.stat_result | None:
@@ -60,30 +60,38 @@ class ContentChecker(FileChangedChecker):  # type: ignore[misc]
             return None
 
     def check_modified(self, file_path: str, file_stat: os.stat_result | None, state: Any) -> bool:
-        if file_stat is None or not isinstance(state, list | tuple) or len(state) != 3:
+        if file_stat is None or not isinstance(state, list | tuple) or len(state) != 2:
             return True
-        mtime, size, digest = state
-        if file_stat.st_mtime_ns == mtime:
-            return False
-        if file_stat.st_size != size:
-            return True
-        return bool(digest != _hash_file(file_path))
+        return bool(file_stat.st_mtime_ns != state[0] or file_stat.st_size != state[1])
 
-    def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str | None] | None:
+    def get_state(self, dep: str, current_state: Any) -> tuple[int, int] | None:
         file_stat = self.info(dep)
-        if file_stat is None:
-            return (0, -1, None)
-        if current_state and current_state[0] == file_stat.st_mtime_ns:
-            return None
-        return (file_stat.st_mtime_ns, file_stat.st_size, _hash_file(dep))
+        state = (0, -1) if file_stat is None else (file_stat.st_mtime_ns, file_stat.st_size)
+        return None if current_state is not None and tuple(current_state) == state else state
 
 
-def _hash_file(path: str) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return content_hash(handle.read())
-    except OSError:
-        return None
+class SameValue:
+    """doit `uptodate`: true while the value equals the one saved at the task's last successful run.
+
+    Like `doit.tools.config_changed` for a string, with its signature computed once (doit inspects the
+    signature of every `uptodate` callable at every status check).
+    """
+
+    __signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in ("task", "values")]
+    )
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def configure_task(self, task: Any) -> None:
+        task.value_savers.append(self._saved_value)
+
+    def _saved_value(self) -> dict[str, str]:
+        return {"_kwbuild_value": self.value}
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        return bool(values.get("_kwbuild_value") == self.value)
 
 
 def _add_implicit_task_dep(targets: dict[str, str], task: Any, deps_list: list[str]) -> None:
@@ -136,7 +144,7 @@ def table_tasks(plan: Plan, builders: Builders) -> Iterator[dict[str, Any]]:
             "file_dep": [os.path.join(job.root, source.rel)],
             "targets": [job.table_path],
             "actions": [_action(builders.tables.build_table, job)],
-            "uptodate": [config_changed(f"module={job.module};{versions}")],
+            "uptodate": [SameValue(f"module={job.module};{versions}")],
             "clean": True,
             "verbosity": 0,
         }
@@ -154,7 +162,7 @@ def page_tasks(plan: Plan, builders: Builders, rels: list[str]) -> Iterator[dict
             "file_dep": [layout.table_path(rel), layout.links_path(rel)],
             "targets": [job.kw_path, job.docs_path],
             "actions": [_action(builders.pages.build_pages, job)],
-            "uptodate": [config_changed(versions)],
+            "uptodate": [SameValue(versions)],
             "clean": True,
             "verbosity": 0,
         }
@@ -170,14 +178,15 @@ def folder_tasks(plan: Plan, builders: Builders, folders: list[str]) -> Iterator
         deps = [layout.table_path(rel) for rel in files] + [layout.links_path(rel) for rel in files]
         deps += [layout.table_path(p) for p in _subfolder_inits(plan, subs)]
         deps += _subfolder_readmes(plan, subs)
-        counts = ",".join(f"{sub}={plan.folder_file_counts(sub)}" for sub in subs)
+        counted = [(sub, plan.file_counts[sub]) for sub in subs]
+        counts = ",".join(f"{sub}={n}" for sub, n in counted)
         yield {
             "name": folder or ".",
             "doc": f"folder index of {folder or 'the root'}",
             "file_dep": deps,
             "targets": [layout.docs_file(folder_page(folder))],
-            "actions": [_action(builders.pages.build_folder, folder, files, subs, plan.rels)],
-            "uptodate": [config_changed(f"{versions};{counts}")],
+            "actions": [_action(builders.pages.build_folder, folder, files, counted, plan.rels)],
+            "uptodate": [SameValue(f"{versions};{counts}")],
             "clean": True,
             "verbosity": 0,
         }
@@ -204,7 +213,7 @@ def aggregate_task(
         "file_dep": deps,
         "targets": targets,
         "actions": [_action(action, rels)],
-        "uptodate": [config_changed(build_versions())],
+        "uptodate": [SameValue(build_versions())],
         "clean": True,
         "verbosity": 0,
     }
@@ -284,7 +293,7 @@ def doit_config(config: BuildConfig, reporter: Any = None) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "dep_file": config.layout.doit_db,
         "backend": "sqlite3",
-        "check_file_uptodate": ContentChecker,
+        "check_file_uptodate": StatChecker,
         "continue": True,
         "verbosity": 0,
         "default_tasks": ["table", *AGGREGATES, "page", "folder", "state"],

@@ -112,8 +112,8 @@ class PageContext:
     source_text: str | None = None
 
 
-SubfolderRow = tuple[str, str | None, int, int]
-"""(name, one-line summary, files, symbols) of a subfolder."""
+SubfolderRow = tuple[str, str | None, int, int | None]
+"""(name, one-line summary, files, symbols or None) of a subfolder (files and symbols counted recursively)."""
 
 FileRow = tuple[str, str, str | None, Mapping[str, int], int, bool]
 """(rel, name, one-line summary, symbol counts by kind, errors, partial) of a file of the folder."""

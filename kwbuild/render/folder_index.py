@@ -57,7 +57,8 @@ def _subfolder(row: SubfolderRow, parent: str, page: str) -> str:
     name, summary, files, symbols = row
     target = rel_link(page, folder_page(f"{parent}/{name}" if parent else name))
     about = f" - {escape_text(summary)}" if summary else ""
-    return f"- {link(code_span(name + '/'), target)}{about} · {plural(files, 'file')}, {plural(symbols, 'symbol')}"
+    counts = plural(files, "file") + (f", {plural(symbols, 'symbol')}" if symbols is not None else "")
+    return f"- {link(code_span(name + '/'), target)}{about} · {counts}"
 
 
 def _files(folder: FolderInfo, page: str, ctx: PageContext) -> list[str]:
