@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from kwbuild import __version__, jsonio
 from kwbuild.errors import EXIT_INTERNAL, KwbuildError, UsageError, UserError
 from kwbuild.layout import Layout
+from kwbuild.link import merge_links
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,7 +118,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     path = layout.table_path(rel)
     if ".." in rel.split("/") or not os.path.isfile(path):
         raise UserError(f"no table for {args.path!r} in {args.out!r} (paths are relative to the tree's root)")
-    sys.stdout.buffer.write(jsonio.dumps(jsonio.read_json(path), pretty=True))
+    sys.stdout.buffer.write(jsonio.dumps(_linked_table(layout, rel), pretty=True))
     return 0
 
 
@@ -126,8 +127,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     manifest = jsonio.read_json(layout.manifest)
     out = sys.stdout.buffer
     for entry in manifest["files"]:
-        out.write(jsonio.dumps(jsonio.read_json(layout.table_path(entry["path"]))))
+        out.write(jsonio.dumps(_linked_table(layout, entry["path"])))
     return 0
+
+
+def _linked_table(layout: Layout, rel: str) -> dict[str, Any]:
+    """A table with its links merged in: each import gains its resolution; `imported_by` etc. are added."""
+    table: dict[str, Any] = jsonio.read_json(layout.table_path(rel))
+    try:
+        links = jsonio.read_json(layout.links_path(rel))
+    except FileNotFoundError:
+        return table
+    return merge_links(table, links)
 
 
 def _existing_build(out: str) -> Layout:

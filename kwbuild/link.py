@@ -242,3 +242,14 @@ def _importers(files: dict[str, Digest], resolved: dict[str, list[dict[str, Any]
             names.append(imp[I_NAME] or imp[I_ASNAME] or str(imp[I_MODULE]))
             lines.append(imp[I_LINE])
     return result
+
+
+def merge_links(table: dict[str, Any], links: Links) -> dict[str, Any]:
+    """The table as tools see it: each import with its resolution, and the file's importers, tests and relatives."""
+    merged = dict(table)
+    resolutions = links.get("imports", [])
+    if len(resolutions) == len(table["imports"]):
+        merged["imports"] = [{**imp, **res} for imp, res in zip(table["imports"], resolutions, strict=True)]
+    for key in ("imported_by", "tested_by", "related"):
+        merged[key] = links.get(key, [])
+    return merged

@@ -109,3 +109,19 @@ def test_two_builds_into_two_folders_are_byte_identical(shop: Project, tmp_path:
         p.relative_to(other): p.read_bytes() for p in other.rglob("*") if p.is_file() and ".kwbuild" not in p.parts
     }
     assert first == second
+
+
+def test_show_merges_the_resolution_into_each_import(shop: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    from kwbuild import jsonio
+    from kwbuild.cli import main
+
+    capsys.readouterr()
+    assert main(["show", "shop/cart.py", "--out", str(shop.out)]) == 0
+    table = jsonio.loads(capsys.readouterr().out)
+    by_name = {imp["name"]: imp for imp in table["imports"]}
+    assert by_name["price_of"]["resolved_path"] == "shop/pricing.py"
+    assert by_name["price_of"]["resolved_symbol"] == "price_of"
+    assert by_name["payments"]["resolution"] == "module"
+    assert by_name["annotations"]["resolution"] == "external"
+    assert [entry["path"] for entry in table["tested_by"]] == ["tests/test_cart.py"]
+    assert "odd dir/café (v2) #1.py" in [entry["path"] for entry in table["imported_by"]]
