@@ -34,13 +34,20 @@ _worker_state: list[tuple[Work, Any]] = []  # (work, context) of a pool worker p
 
 
 def _init_worker(work: Work, context: Any) -> None:
-    gc.disable()  # the objects of a job form no cycles: reference counting frees them; the collector only costs time
+    # What the worker inherited is frozen out of the collector, which then runs once per chunk instead of every
+    # 700 allocations: measured on the torch tree, 18% less CPU than the default and the same peak memory
+    # (disabling it outright leaks ~300k objects of reference cycles and doubles the memory).
+    gc.freeze()
+    gc.disable()
     _worker_state.append((work, context))
 
 
 def _run_chunk(jobs: list[Any]) -> list[Any]:
     work, context = _worker_state[0]
-    return work(jobs, context)
+    try:
+        return work(jobs, context)
+    finally:
+        gc.collect()
 
 
 class Prefetcher(Generic[JobT, OutcomeT]):
