@@ -40,6 +40,10 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
     build.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave paths out")
     build.add_argument("--full", action="store_true", help="ignore the stat snapshot: let doit check every file")
+    build.add_argument("--source-url", metavar="URL", help="link sources to URL+path (default: relative links)")
+    build.add_argument(
+        "--include-source", action="store_true", default=None, help="paste each file's source into its docs page"
+    )
     build.add_argument("--summary-json", metavar="FILE", help="write the build summary as JSON")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     build.set_defaults(func=cmd_build)
@@ -60,7 +64,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     from kwbuild.progress import ProgressReporter
     from kwbuild.tasks import run_build
 
-    config = make_config(args.root, args.out, args.cache, args.jobs, tuple(args.include), tuple(args.exclude))
+    config = make_config(
+        args.root,
+        args.out,
+        args.cache,
+        args.jobs,
+        tuple(args.include),
+        tuple(args.exclude),
+        source_url=args.source_url,
+        include_source=args.include_source,
+    )
     reporter = ProgressReporter(quiet=args.quiet)
     result = run_build(config, reporter, full=args.full)
     summary = build_summary(result)

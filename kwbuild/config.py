@@ -25,6 +25,8 @@ class BuildConfig:
     cache: Path
     jobs: int
     rules: Rules
+    source_url: str | None = None
+    include_source: bool = False
 
     @property
     def layout(self) -> Layout:
@@ -34,6 +36,11 @@ class BuildConfig:
     def root_name(self) -> str:
         return self.root.name
 
+    @property
+    def page_options(self) -> str:
+        """The options that change pages (part of the pages' up-to-date check)."""
+        return f"source_url={self.source_url or ''};include_source={int(self.include_source)}"
+
 
 def make_config(
     root: str | os.PathLike[str],
@@ -42,6 +49,8 @@ def make_config(
     jobs: int | None = None,
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
+    source_url: str | None = None,
+    include_source: bool | None = None,
 ) -> BuildConfig:
     """Validate the settings and read the tree's `[tool.kwbuild]`."""
     root_path = Path(root).expanduser()
@@ -60,7 +69,11 @@ def make_config(
         skip_paths=(str(out_path), str(cache_path)),
         gitignore=bool(settings.get("gitignore", True)),
     )
-    return BuildConfig(root_path, out_path, cache_path, jobs or (os.cpu_count() or 1), rules)
+    url = source_url if source_url is not None else settings.get("source_url")
+    if url is not None and not isinstance(url, str):
+        raise UserError(f"{root_path / 'pyproject.toml'}: [tool.kwbuild] source_url must be a string")
+    paste = include_source if include_source is not None else bool(settings.get("include_source", False))
+    return BuildConfig(root_path, out_path, cache_path, jobs or (os.cpu_count() or 1), rules, url or None, paste)
 
 
 def _tree_settings(root: Path) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from kwbuild.resolve import module_name, package_folders
 from kwbuild.snapshot import Snapshot, load_snapshot
 
 
-def build_versions() -> str:
-    """Every version that decides an output: extractors, table schema, renderers."""
-    return f"{versions_key()};render{RENDER_VERSION}"
+def build_versions(config: BuildConfig) -> str:
+    """Every version and option that decides an output: extractors, table schema, renderers, page options."""
+    return f"{versions_key()};render{RENDER_VERSION};{config.page_options}"
 
 
 @dataclass
@@ -113,7 +113,7 @@ def _all_folders(rels: object) -> set[str]:
 
 def _apply_snapshot(plan: Plan) -> None:
     layout = plan.config.layout
-    previous = load_snapshot(layout.snapshot, build_versions())
+    previous = load_snapshot(layout.snapshot, build_versions(plan.config))
     plan.snapshot = previous
     if previous is None:
         return

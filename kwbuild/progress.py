@@ -70,6 +70,7 @@ class ProgressReporter:
     # drawing --------------------------------------------------------------------------------------
     def _advance(self) -> None:
         self.done += 1
+        self.total = max(self.total, self.done)  # page and folder tasks are created during the run
         if self.quiet or not self.total:
             return
         if self.tty:

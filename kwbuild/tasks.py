@@ -35,6 +35,7 @@ from kwbuild.builder import TableBuilder, build_table_files
 from kwbuild.cache import ContentCache
 from kwbuild.config import BuildConfig
 from kwbuild.errors import BuildFailed, UserError
+from kwbuild.extract import versions_key
 from kwbuild.pages import PageBuilder, render_file_pages
 from kwbuild.plan import Plan, build_versions, make_plan, stale_folders, stale_pages
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher
@@ -121,10 +122,10 @@ class Builders:
     pages: PageBuilder
 
 
-def make_builders(config: BuildConfig, source_url: str | None = None) -> Builders:
+def make_builders(config: BuildConfig) -> Builders:
     layout = config.layout
     tables = TableBuilder(layout, ContentCache(config.cache))
-    ctx = PageContext(source_url=source_url, include_source=False, source_text=None)
+    ctx = PageContext(source_url=config.source_url, include_source=config.include_source, source_text=None)
     return Builders(tables, PageBuilder(layout, str(config.root), tables.view, tables.stats, ctx))
 
 
@@ -133,7 +134,7 @@ def make_builders(config: BuildConfig, source_url: str | None = None) -> Builder
 
 def table_tasks(plan: Plan, builders: Builders) -> Iterator[dict[str, Any]]:
     """One task per source file (only the candidates when the plan has a snapshot)."""
-    versions = build_versions()
+    versions = versions_key()
     for source in plan.discovery.sources:
         if plan.candidates is not None and source.rel not in plan.candidates:
             continue
@@ -153,7 +154,7 @@ def table_tasks(plan: Plan, builders: Builders) -> Iterator[dict[str, Any]]:
 def page_tasks(plan: Plan, builders: Builders, rels: list[str]) -> Iterator[dict[str, Any]]:
     """One task per source file for both its pages."""
     layout = plan.config.layout
-    versions = build_versions()
+    versions = build_versions(plan.config)
     for rel in rels:
         job = builders.pages.job(rel)
         yield {
@@ -171,7 +172,7 @@ def page_tasks(plan: Plan, builders: Builders, rels: list[str]) -> Iterator[dict
 def folder_tasks(plan: Plan, builders: Builders, folders: list[str]) -> Iterator[dict[str, Any]]:
     """One task per folder for its index page."""
     layout = plan.config.layout
-    versions = build_versions()
+    versions = build_versions(plan.config)
     for folder in folders:
         files = plan.folders[folder]
         subs = plan.subfolders[folder]
@@ -205,7 +206,7 @@ def _subfolder_readmes(plan: Plan, subs: list[str]) -> list[str]:
 
 
 def aggregate_task(
-    name: str, deps: list[str], targets: list[str], action: Callable[..., Any], rels: list[str]
+    name: str, deps: list[str], targets: list[str], action: Callable[..., Any], rels: list[str], versions: str
 ) -> dict[str, Any]:
     """A task over the whole tree: reruns only when a file it reads (or the set of files) changed."""
     return {
@@ -213,7 +214,7 @@ def aggregate_task(
         "file_dep": deps,
         "targets": targets,
         "actions": [_action(action, rels)],
-        "uptodate": [SameValue(build_versions())],
+        "uptodate": [SameValue(versions)],
         "clean": True,
         "verbosity": 0,
     }
@@ -226,28 +227,29 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
     tables = [layout.table_path(rel) for rel in rels]
     links = [layout.links_path(rel) for rel in rels]
     docs = layout.docs_file
+    versions = build_versions(plan.config)
 
     def task_table() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "symbol table of each source file"}
         yield from table_tasks(plan, builders)
 
     def task_manifest() -> dict[str, Any]:
-        return aggregate_task("manifest", tables, [layout.manifest], builders.tables.build_manifest, rels)
+        return aggregate_task("manifest", tables, [layout.manifest], builders.tables.build_manifest, rels, versions)
 
     def task_symbols() -> dict[str, Any]:
-        return aggregate_task("symbols", tables, [layout.symbol_map], builders.tables.build_symbol_map, rels)
+        return aggregate_task("symbols", tables, [layout.symbol_map], builders.tables.build_symbol_map, rels, versions)
 
     def task_links() -> dict[str, Any]:
-        return aggregate_task("links", tables, links, builders.pages.build_links, rels)
+        return aggregate_task("links", tables, links, builders.pages.build_links, rels, versions)
 
     def task_keywords() -> dict[str, Any]:
-        return aggregate_task("keywords", tables, [docs("keywords.md")], builders.pages.build_keywords, rels)
+        return aggregate_task("keywords", tables, [docs("keywords.md")], builders.pages.build_keywords, rels, versions)
 
     def task_modules() -> dict[str, Any]:
-        return aggregate_task("modules", tables, [docs("modules.md")], builders.pages.build_modules, rels)
+        return aggregate_task("modules", tables, [docs("modules.md")], builders.pages.build_modules, rels, versions)
 
     def task_imports() -> dict[str, Any]:
-        return aggregate_task("imports", links, [docs("imports.md")], builders.pages.build_imports, rels)
+        return aggregate_task("imports", links, [docs("imports.md")], builders.pages.build_imports, rels, versions)
 
     def task_page() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "keyword and documentation pages of each source file"}
@@ -434,4 +436,4 @@ def _remove_empty_folders(top: str) -> None:
 
 def _save_snapshot(plan: Plan, vanished: set[str]) -> None:
     files = {s.rel: (s.mtime_ns, s.size, plan.modules[s.rel]) for s in plan.discovery.sources if s.rel not in vanished}
-    save_snapshot(plan.config.layout.snapshot, Snapshot(build_versions(), files))
+    save_snapshot(plan.config.layout.snapshot, Snapshot(build_versions(plan.config), files))

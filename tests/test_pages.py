@@ -125,3 +125,15 @@ def test_show_merges_the_resolution_into_each_import(shop: Project, capsys: pyte
     assert by_name["annotations"]["resolution"] == "external"
     assert [entry["path"] for entry in table["tested_by"]] == ["tests/test_cart.py"]
     assert "odd dir/café (v2) #1.py" in [entry["path"] for entry in table["imported_by"]]
+
+
+def test_page_options_rewrite_the_pages_and_nothing_else(shop: Project) -> None:
+    summary = shop.build("--source-url", "https://example.org/repo/blob/main/", "--include-source")
+    assert summary["parsed"] == 0
+    assert summary["tables_written"] == 0
+    docs = (shop.out / "docs/shop/pricing.py_docs.md").read_text(encoding="utf-8")
+    assert "(https://example.org/repo/blob/main/shop/pricing.py#L" in docs
+    assert "def price_of(name: str) -> float:" in docs  # the pasted source
+    summary = shop.build()
+    assert "def price_of(name: str) -> float:" not in (shop.out / "docs/shop/pricing.py_docs.md").read_text()
+    assert summary["tables_written"] == 0
