@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+TEMP_SUFFIX = ".kwtmp"
+"""Temp files end so; a build that finds the previous one was killed removes any left behind."""
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 _DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 _PRETTY_OPTIONS = _DUMP_OPTIONS | orjson.OPT_INDENT_2
@@ -55,7 +57,7 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to a temp file beside `path` (named after this process), then rename it over `path`."""
     path = os.fspath(path)
-    tmp = f"{path}.{os.getpid()}.kwtmp"
+    tmp = f"{path}.{os.getpid()}{TEMP_SUFFIX}"
     try:
         fd = os.open(tmp, _CREATE, 0o644)
     except FileNotFoundError:

@@ -70,6 +70,11 @@ class Layout:
         return os.path.join(self.state, "snapshot.json")
 
     @property
+    def running(self) -> str:
+        """Present while a build runs: found at the start of a build, it says the last one was killed."""
+        return os.path.join(self.state, "running")
+
+    @property
     def digests(self) -> str:
         return os.path.join(self.state, "digests.marshal")
 

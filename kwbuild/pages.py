@@ -93,6 +93,7 @@ class PageBuilder:
         self.prefetcher: Any = None
         self.on_links: Callable[[], None] | None = None  # kwbuild build: starts the page pool
         self._by_path: tuple[View, dict[str, Digest]] | None = None
+        self.planned: list[str] | None = None  # files whose page tasks this build creates, once known
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -129,27 +129,62 @@ def _apply_snapshot(plan: Plan) -> None:
     plan.removed = sorted(rel for rel in previous.files if rel not in current)
 
 
-def stale_pages(plan: Plan, changed: set[str]) -> list[str]:
-    """Files whose pages must be checked: their table or links changed, or a page is missing."""
+def stale_pages(plan: Plan) -> list[str]:
+    """Files whose pages must go through doit's check: a page is missing or older than the table or links.
+
+    Outputs are rewritten only when their bytes change, so "older than an input" means "the input changed
+    since the page was made", whichever build (finished or killed) changed it.
+    """
     if plan.candidates is None:
         return list(plan.rels)
-    docs = plan.config.layout.docs_file
+    layout = plan.config.layout
     return [
         rel
         for rel in plan.rels
-        if rel in changed or not os.path.exists(docs(kw_page(rel))) or not os.path.exists(docs(docs_page(rel)))
+        if _newest(layout.table_path(rel), layout.links_path(rel))
+        > _oldest(layout.docs_file(kw_page(rel)), layout.docs_file(docs_page(rel)))
     ]
 
 
-def stale_folders(plan: Plan, changed: set[str]) -> list[str]:
-    """Folders whose index must be checked: a file of theirs changed, files came or went below, or it is missing."""
+def stale_folders(plan: Plan) -> list[str]:
+    """Folders whose index must go through doit's check: files came or went below it, or its index is missing
+    or older than a table or links file of its files or than its subfolders' `__init__` tables."""
     if plan.candidates is None:
         return list(plan.folders)
-    affected = {rel.rpartition("/")[0] for rel in changed}
-    for rel in [*plan.added, *plan.removed, *(r for r in changed if r.rpartition("/")[2].startswith("__init__."))]:
+    layout = plan.config.layout
+    affected = set()
+    for rel in [*plan.added, *plan.removed]:
         folder = rel.rpartition("/")[0]
+        affected.add(folder)
         while folder:
             folder = folder.rpartition("/")[0]
             affected.add(folder)
-    docs = plan.config.layout.docs_file
-    return [f for f in plan.folders if f in affected or not os.path.exists(docs(folder_page(f)))]
+    stale = []
+    for folder, files in plan.folders.items():
+        inputs = [layout.table_path(r) for r in files] + [layout.links_path(r) for r in files]
+        inputs += [layout.table_path(f"{sub}/__init__.py") for sub in plan.subfolders[folder]]
+        if folder in affected or _newest(*inputs) > _oldest(layout.docs_file(folder_page(folder))):
+            stale.append(folder)
+    return stale
+
+
+def _newest(*paths: str) -> int:
+    newest = 0
+    for path in paths:
+        try:
+            newest = max(newest, os.stat(path).st_mtime_ns)
+        except OSError:
+            continue
+    return newest
+
+
+def _oldest(*paths: str) -> int:
+    """The oldest mtime of these files; -1 when one is missing (so that anything is newer)."""
+    oldest = None
+    for path in paths:
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            return -1
+        oldest = mtime if oldest is None else min(oldest, mtime)
+    return -1 if oldest is None else oldest

@@ -36,6 +36,8 @@ from kwbuild.cache import ContentCache
 from kwbuild.config import BuildConfig
 from kwbuild.errors import BuildFailed, UserError
 from kwbuild.extract import versions_key
+from kwbuild.jsonio import TEMP_SUFFIX
+from kwbuild.layout import Layout
 from kwbuild.pages import PageBuilder, render_file_pages
 from kwbuild.plan import Plan, build_versions, make_plan, stale_folders, stale_pages
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher
@@ -253,11 +255,12 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
 
     def task_page() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "keyword and documentation pages of each source file"}
-        yield from page_tasks(plan, builders, stale_pages(plan, _changed(builders)))
+        planned = builders.pages.planned
+        yield from page_tasks(plan, builders, planned if planned is not None else stale_pages(plan))
 
     def task_folder() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "index page of each folder"}
-        yield from folder_tasks(plan, builders, stale_folders(plan, _changed(builders)))
+        yield from folder_tasks(plan, builders, stale_folders(plan))
 
     def task_state() -> dict[str, Any]:
         return {
@@ -284,10 +287,6 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         "task_state": task_state,
     }
     return {**generators, "DOIT_CONFIG": doit_config(plan.config, reporter)}
-
-
-def _changed(builders: Builders) -> set[str]:
-    return set(builders.tables.stats.tables_changed) | set(builders.pages.links_written)
 
 
 def doit_config(config: BuildConfig, reporter: Any = None) -> dict[str, Any]:
@@ -320,6 +319,7 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
     """Build the tree: plan, prefetch, run doit, remove what no longer has a source, save the snapshot."""
     started = time.perf_counter()
     _prepare_output(config)
+    _begin(config.layout)
     gc.disable()
     try:
         plan = make_plan(config, use_snapshot=not full)
@@ -334,7 +334,17 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
             _save_snapshot(plan, set(builders.tables.stats.vanished))
     finally:
         gc.enable()
+        jsonio.remove_file(config.layout.running)
     return BuildResult(plan, builders.tables, exit_code, time.perf_counter() - started)
+
+
+def _begin(layout: Layout) -> None:
+    """Mark the build as running; if the previous one never finished (killed), sweep its temp files first."""
+    if os.path.exists(layout.running):
+        for path in _walk_files(str(layout.out)):
+            if path.endswith(TEMP_SUFFIX):
+                jsonio.remove_file(path)
+    jsonio.atomic_write(layout.running, f"{os.getpid()}\n".encode())
 
 
 def _prepare_output(config: BuildConfig) -> None:
@@ -392,7 +402,8 @@ def _prefetch_pages(plan: Plan, builders: Builders) -> None:
         tables.prefetcher.close()
         tables.prefetcher = None
     pages = builders.pages
-    jobs = [pages.job(rel) for rel in stale_pages(plan, _changed(builders))]
+    pages.planned = stale_pages(plan)  # the same list for the pool and for the page tasks
+    jobs = [pages.job(rel) for rel in pages.planned]
     if plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
         pages.prefetcher = Prefetcher(jobs, render_file_pages, pages.ctx, plan.config.jobs, pages.record)
 
