@@ -39,7 +39,7 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
     build.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
     build.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave paths out")
-    build.add_argument("--full", action="store_true", help="ignore the stat snapshot: let doit check every file")
+    build.add_argument("--full", action="store_true", help="forget doit's state: check every file again (the content cache still serves)")
     build.add_argument("--source-url", metavar="URL", help="link sources to URL+path (default: relative links)")
     build.add_argument(
         "--include-source", action="store_true", default=None, help="paste each file's source into its docs page"

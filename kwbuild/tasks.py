@@ -322,9 +322,9 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
     _begin(config.layout)
     gc.disable()
     try:
-        plan = make_plan(config, use_snapshot=not full)
         if full:
-            plan.candidates = None
+            _forget(config.layout)
+        plan = make_plan(config, use_snapshot=not full)
         builders = make_builders(config)
         if reporter is not None:
             reporter.plan = plan
@@ -336,6 +336,12 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
         gc.enable()
         jsonio.remove_file(config.layout.running)
     return BuildResult(plan, builders.tables, exit_code, time.perf_counter() - started)
+
+
+def _forget(layout: Layout) -> None:
+    """`--full`: forget doit's state, the snapshot and the digest store; every file is checked again."""
+    for path in (layout.doit_db, layout.snapshot, layout.digests):
+        jsonio.remove_file(path)
 
 
 def _begin(layout: Layout) -> None:
