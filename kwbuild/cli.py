@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kwbuild import __version__, jsonio
+from kwbuild import __version__, commands_read, jsonio
 from kwbuild.errors import EXIT_INTERNAL, KwbuildError, UsageError, UserError
 from kwbuild.layout import Layout
 from kwbuild.link import merge_links
@@ -56,6 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="print every table as JSON Lines, sorted by path")
     export.add_argument("--out", default="kwbuild-out", help="output folder of the build")
     export.set_defaults(func=cmd_export)
+    commands_read.register(commands)
     return parser
 
 
