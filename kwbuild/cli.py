@@ -32,21 +32,15 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kwbuild {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    build = commands.add_parser("build", help="build (or bring up to date) the tables of a tree")
-    build.add_argument("root", help="the source tree")
-    build.add_argument("--out", default="kwbuild-out", help="output folder (default: ./kwbuild-out)")
-    build.add_argument("--cache", help="content cache folder (default: the per-user cache)")
-    build.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
-    build.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
-    build.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave paths out")
-    build.add_argument("--full", action="store_true", help="forget doit's state: check every file again (the content cache still serves)")
-    build.add_argument("--source-url", metavar="URL", help="link sources to URL+path (default: relative links)")
-    build.add_argument(
-        "--include-source", action="store_true", default=None, help="paste each file's source into its docs page"
-    )
+    build = commands.add_parser("build", help="build (or bring up to date) the tables and pages of a tree")
+    _add_build_options(build)
+    build.add_argument("--full", action="store_true", help="forget doit's state: check every file again")
     build.add_argument("--summary-json", metavar="FILE", help="write the build summary as JSON")
-    build.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     build.set_defaults(func=cmd_build)
+
+    watch = commands.add_parser("watch", help="build, then rebuild whenever the tree changes (Ctrl-C stops)")
+    _add_build_options(watch)
+    watch.set_defaults(func=cmd_watch)
 
     show = commands.add_parser("show", help="print one file's table as JSON")
     show.add_argument("path", help="the file's path in the tree, as in its table")
@@ -60,12 +54,24 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from kwbuild.config import make_config
-    from kwbuild.progress import ProgressReporter
-    from kwbuild.tasks import run_build
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="the source tree")
+    parser.add_argument("--out", default="kwbuild-out", help="output folder (default: ./kwbuild-out)")
+    parser.add_argument("--cache", help="content cache folder (default: the per-user cache)")
+    parser.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
+    parser.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave paths out")
+    parser.add_argument("--source-url", metavar="URL", help="link sources to URL+path (default: relative links)")
+    parser.add_argument(
+        "--include-source", action="store_true", default=None, help="paste each file's source into its docs page"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
-    config = make_config(
+
+def _config(args: argparse.Namespace) -> Any:
+    from kwbuild.config import make_config
+
+    return make_config(
         args.root,
         args.out,
         args.cache,
@@ -75,6 +81,24 @@ def cmd_build(args: argparse.Namespace) -> int:
         source_url=args.source_url,
         include_source=args.include_source,
     )
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from kwbuild.watch import watch_tree
+
+    def report(result: Any, events: int) -> None:
+        cause = f" after {events} file events" if events else ""
+        print(format_summary(build_summary(result)) + cause, file=sys.stderr, flush=True)
+
+    watch_tree(_config(args), report)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from kwbuild.progress import ProgressReporter
+    from kwbuild.tasks import run_build
+
+    config = _config(args)
     reporter = ProgressReporter(quiet=args.quiet)
     result = run_build(config, reporter, full=args.full)
     summary = build_summary(result)
