@@ -24,7 +24,7 @@ from kwbuild.store import DigestStore, View
 
 log = logging.getLogger("kwbuild")
 
-PARSED, CACHED, UNREADABLE, VANISHED = "parsed", "cached", "unreadable", "vanished"
+PARSED, CACHED, UNREADABLE, VANISHED, SKIPPED = "parsed", "cached", "unreadable", "vanished", "skipped"
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class FileJob:
     module: str | None
     language: str
     table_path: str
+    max_size: int = 0  # bytes; a larger file is recorded (hash, size, lines) but not parsed; 0: no cap
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class BuildStats:
     cache_hits: int = 0
     tables_written: int = 0
     tables_removed: int = 0
+    oversized: int = 0
     pages_written: int = 0
     vanished: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # tables rewritten since the digest store last looked
@@ -65,6 +67,7 @@ class BuildStats:
             self.tables_changed.append(outcome.rel)
         self.parsed += outcome.status == PARSED
         self.cache_hits += outcome.status == CACHED
+        self.oversized += outcome.status == SKIPPED
         self.tables_written += outcome.written
         if outcome.status == VANISHED:
             self.vanished.append(outcome.rel)
@@ -92,6 +95,9 @@ def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str,
     except OSError as error:
         table = place_table(unreadable_table(job.language, error), job.rel, job.module)
         return Outcome(job.rel, UNREADABLE, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
+    if job.max_size and len(data) > job.max_size:
+        table = place_table(oversized_table(data, job.language, job.max_size), job.rel, job.module)
+        return Outcome(job.rel, SKIPPED, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
     cached, parsed = _cached_or_extracted(data, job.language, cache, pending)
     table = place_table(cached, job.rel, job.module)
     written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
@@ -131,6 +137,15 @@ def unreadable_table(language: str, error: OSError) -> Table:
         lines=0,
     )
     return table
+
+
+def oversized_table(data: bytes, language: str, max_size: int) -> Table:
+    """The table of a file over the size cap: its facts, no symbols, one `size` error (not cached)."""
+    extractor = EXTRACTORS[language]
+    message = f"file is {len(data):,} bytes, over the size cap of {max_size:,}: not parsed"
+    table = _failed_extraction(language, message)
+    table["errors"][0]["kind"] = "size"
+    return make_cached_table(data, content_hash(data), extractor.NAME, extractor.VERSION, table)
 
 
 def _failed_extraction(language: str, message: str) -> Table:

@@ -65,6 +65,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--include-source", action="store_true", default=None, help="paste each file's source into its docs page"
     )
+    parser.add_argument(
+        "--max-file-size", type=int, metavar="BYTES", help="record larger files without parsing them (default 16 MiB)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
@@ -80,6 +83,7 @@ def _config(args: argparse.Namespace) -> Any:
         tuple(args.exclude),
         source_url=args.source_url,
         include_source=args.include_source,
+        max_file_size=args.max_file_size,
     )
 
 
@@ -122,6 +126,7 @@ def build_summary(result: Any) -> dict[str, Any]:
         "errors": _files_with_errors(result.plan.config.layout),
         "skipped": dict(sorted(discovery.skipped.items())),
         "vanished": len(stats.vanished),
+        "oversized": stats.oversized,
         "seconds": round(result.seconds, 3),
     }
 

@@ -17,6 +17,10 @@ from kwbuild.discover import Rules
 from kwbuild.errors import UsageError, UserError
 from kwbuild.layout import Layout
 
+DEFAULT_MAX_FILE_SIZE = 16 * 2**20
+"""16 MiB: far above any hand-written source (the largest file of the torch tree is ~5 MB); generated giants
+above it are recorded with their size and hash and a `size` error, not parsed."""
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -27,6 +31,7 @@ class BuildConfig:
     rules: Rules
     source_url: str | None = None
     include_source: bool = False
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
 
     @property
     def layout(self) -> Layout:
@@ -51,6 +56,7 @@ def make_config(
     exclude: tuple[str, ...] = (),
     source_url: str | None = None,
     include_source: bool | None = None,
+    max_file_size: int | None = None,
 ) -> BuildConfig:
     """Validate the settings and read the tree's `[tool.kwbuild]`."""
     root_path = Path(root).expanduser()
@@ -73,7 +79,11 @@ def make_config(
     if url is not None and not isinstance(url, str):
         raise UserError(f"{root_path / 'pyproject.toml'}: [tool.kwbuild] source_url must be a string")
     paste = include_source if include_source is not None else bool(settings.get("include_source", False))
-    return BuildConfig(root_path, out_path, cache_path, jobs or (os.cpu_count() or 1), rules, url or None, paste)
+    cap = max_file_size if max_file_size is not None else settings.get("max_file_size", DEFAULT_MAX_FILE_SIZE)
+    if not isinstance(cap, int) or cap < 0:
+        raise UsageError(f"the file size cap must be a whole number of bytes (0: none), not {cap!r}")
+    cores = jobs or (os.cpu_count() or 1)
+    return BuildConfig(root_path, out_path, cache_path, cores, rules, url or None, paste, cap)
 
 
 def _tree_settings(root: Path) -> dict[str, Any]:

@@ -70,6 +70,11 @@ class Layout:
         return os.path.join(self.state, "snapshot.json")
 
     @property
+    def lock(self) -> str:
+        """Locked (flock) by the build that runs on this output; the lock goes with its process, even on kill -9."""
+        return os.path.join(self.state, "lock")
+
+    @property
     def running(self) -> str:
         """Present while a build runs: found at the start of a build, it says the last one was killed."""
         return os.path.join(self.state, "running")

@@ -23,7 +23,7 @@ from kwbuild.snapshot import Snapshot, load_snapshot
 
 def build_versions(config: BuildConfig) -> str:
     """Every version and option that decides an output: extractors, table schema, renderers, page options."""
-    return f"{versions_key()};render{RENDER_VERSION};{config.page_options}"
+    return f"{versions_key()};render{RENDER_VERSION};max_size={config.max_file_size};{config.page_options}"
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Plan:
 
     def job(self, rel: str, language: str) -> FileJob:
         table = self.config.layout.table_path(rel)
-        return FileJob(str(self.config.root), rel, self.modules[rel], language, table)
+        return FileJob(str(self.config.root), rel, self.modules[rel], language, table, self.config.max_file_size)
 
     def is_candidate(self, rel: str) -> bool:
         return self.candidates is None or rel in self.candidates

@@ -14,9 +14,13 @@ and process pools that run the heavy part of those tasks ahead of doit's serial 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import inspect
+import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +48,8 @@ from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher
 from kwbuild.render import PageContext
 from kwbuild.render.markdown import folder_page
 from kwbuild.snapshot import Snapshot, save_snapshot
+
+log = logging.getLogger("kwbuild")
 
 AGGREGATES = ("manifest", "symbols", "links", "keywords", "modules", "imports")
 
@@ -136,7 +142,7 @@ def make_builders(config: BuildConfig) -> Builders:
 
 def table_tasks(plan: Plan, builders: Builders) -> Iterator[dict[str, Any]]:
     """One task per source file (only the candidates when the plan has a snapshot)."""
-    versions = versions_key()
+    versions = f"{versions_key()};max_size={plan.config.max_file_size}"
     for source in plan.discovery.sources:
         if plan.candidates is not None and source.rel not in plan.candidates:
             continue
@@ -319,11 +325,12 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
     """Build the tree: plan, prefetch, run doit, remove what no longer has a source, save the snapshot."""
     started = time.perf_counter()
     _prepare_output(config)
-    _begin(config.layout)
+    lock = _begin(config.layout)
     gc.disable()
     try:
         if full:
             _forget(config.layout)
+        _check_doit_db(config.layout)
         plan = make_plan(config, use_snapshot=not full)
         builders = make_builders(config)
         if reporter is not None:
@@ -335,7 +342,20 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
     finally:
         gc.enable()
         jsonio.remove_file(config.layout.running)
+        os.close(lock)
     return BuildResult(plan, builders.tables, exit_code, time.perf_counter() - started)
+
+
+def _check_doit_db(layout: Layout) -> None:
+    """A doit database that cannot be read is only lost state: warn, remove it, and let doit start a new one."""
+    if not os.path.exists(layout.doit_db):
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(layout.doit_db)) as connection:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as error:
+        log.warning("doit's database %s is unreadable (%s): starting a new one", layout.doit_db, error)
+        jsonio.remove_file(layout.doit_db)
 
 
 def _forget(layout: Layout) -> None:
@@ -344,13 +364,30 @@ def _forget(layout: Layout) -> None:
         jsonio.remove_file(path)
 
 
-def _begin(layout: Layout) -> None:
-    """Mark the build as running; if the previous one never finished (killed), sweep its temp files first."""
+def _begin(layout: Layout) -> int:
+    """Take the output folder's lock (one build at a time), mark the build as running, and if the previous one
+    never finished (killed), sweep the temp files it left. Returns the lock's file descriptor."""
+    lock = os.open(layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        holder = _read_pid(layout.running)
+        raise UserError(f"another build is running on {str(layout.out)!r}{holder}; try again when it ends") from None
     if os.path.exists(layout.running):
         for path in _walk_files(str(layout.out)):
             if path.endswith(TEMP_SUFFIX):
                 jsonio.remove_file(path)
     jsonio.atomic_write(layout.running, f"{os.getpid()}\n".encode())
+    return lock
+
+
+def _read_pid(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return f" (process {int(handle.read().strip())})"
+    except (OSError, ValueError):
+        return ""
 
 
 def _prepare_output(config: BuildConfig) -> None:

@@ -198,3 +198,58 @@ def test_show_and_export(project: Project, capsys: pytest.CaptureFixture[str]) -
     lines = capsys.readouterr().out.splitlines()
     assert [line.split('"path":"')[1].split('"')[0] for line in lines] == ["a/x.py", "b.py"]
     assert main(["show", "../etc/passwd", "--out", str(project.out)]) == 1
+
+
+def test_a_second_build_on_the_same_output_gets_a_clear_message(project: Project) -> None:
+    import fcntl
+
+    project.write("a.py", "A = 1\n")
+    project.build()
+    lock = os.open(project.out / ".kwbuild" / "lock", os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # what a running build holds
+    try:
+        result = _run_cli("build", str(project.root), "--out", str(project.out), "--cache", str(project.cache))
+    finally:
+        os.close(lock)
+    assert result.returncode == 1
+    assert "another build is running" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert project.build()["parsed"] == 0  # the lock went with its holder
+
+
+def test_garbage_cache_database_is_moved_aside_and_the_build_goes_on(project: Project) -> None:
+    project.write("a.py", "def f():\n    pass\n")
+    project.build()
+    (project.cache / "cache.db").write_bytes(b"this is not a database" * 100)
+    for wal in ("cache.db-wal", "cache.db-shm"):
+        (project.cache / wal).unlink(missing_ok=True)
+    project.write("b.py", "def g():\n    pass\n")
+    summary = project.build("--full")
+    assert summary["files"] == 2
+    assert project.table("b.py")["symbols"][0]["name"] == "g"
+    assert list(project.cache.parent.glob("cache.corrupt-*"))
+
+
+def test_deleted_doit_database_is_rebuilt_without_reparsing(project: Project) -> None:
+    project.write("a.py", "def f():\n    pass\n")
+    project.build()
+    (project.out / ".kwbuild" / "doit.sqlite3").unlink()
+    summary = project.build()
+    assert (summary["parsed"], summary["tables_written"], summary["pages_written"]) == (0, 0, 0)
+    (project.out / ".kwbuild" / "doit.sqlite3").write_bytes(b"garbage")
+    summary = project.build()
+    assert summary["parsed"] == 0
+
+
+def test_files_over_the_size_cap_are_recorded_not_parsed(project: Project) -> None:
+    project.write("big.py", "def f():\n    pass\n" * 1000)
+    project.write("small.py", "def g():\n    pass\n")
+    summary = project.build("--max-file-size", "1000")
+    assert summary["oversized"] == 1
+    table = project.table("big.py")
+    assert table["errors"][0]["kind"] == "size"
+    assert table["size"] == 18000 and table["hash"] and table["symbols"] == []
+    assert project.table("small.py")["symbols"][0]["name"] == "g"
+    summary = project.build()  # the default cap: the file is parsed now
+    assert summary["parsed"] == 1
+    assert len(project.table("big.py")["symbols"]) == 1000
