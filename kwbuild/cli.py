@@ -1,7 +1,7 @@
 """The `kwbuild` command: parse options, call one function, map errors to exit codes (the only place).
 
 Exit codes: 0 success (source files with recorded errors included), 1 user error, 2 usage, 3 internal
-error (the traceback goes to a log file, its path on stderr).
+error (the traceback goes to a log file, its path on stderr), 4 recorded source errors under `--strict`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kwbuild import __version__, commands_read, jsonio
-from kwbuild.errors import EXIT_INTERNAL, KwbuildError, UsageError, UserError
+from kwbuild.errors import EXIT_INTERNAL, EXIT_SOURCE_ERRORS, KwbuildError, UsageError, UserError
 from kwbuild.layout import Layout
 from kwbuild.link import merge_links
 
@@ -36,6 +36,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_build_options(build)
     build.add_argument("--full", action="store_true", help="forget doit's state: check every file again")
     build.add_argument("--summary-json", metavar="FILE", help="write the build summary as JSON")
+    build.add_argument("--strict", action="store_true", help="exit 4 when a source file has a recorded error")
     build.set_defaults(func=cmd_build)
 
     watch = commands.add_parser("watch", help="build, then rebuild whenever the tree changes (Ctrl-C stops)")
@@ -109,7 +110,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.summary_json:
         _write_summary(Path(args.summary_json), summary)
     print(format_summary(summary), file=sys.stderr)
-    return 0 if result.exit_code == 0 else EXIT_INTERNAL
+    if result.exit_code != 0:
+        return EXIT_INTERNAL
+    return EXIT_SOURCE_ERRORS if args.strict and summary["errors"] else 0
 
 
 def build_summary(result: Any) -> dict[str, Any]:

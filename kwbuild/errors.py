@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_USER = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_SOURCE_ERRORS = 4  # only with `kwbuild build --strict`
 
 
 class KwbuildError(Exception):

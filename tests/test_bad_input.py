@@ -253,3 +253,10 @@ def test_files_over_the_size_cap_are_recorded_not_parsed(project: Project) -> No
     summary = project.build()  # the default cap: the file is parsed now
     assert summary["parsed"] == 1
     assert len(project.table("big.py")["symbols"]) == 1000
+
+
+def test_strict_turns_recorded_source_errors_into_exit_4(project: Project) -> None:
+    project.write("bad.py", "def broken(:\n")
+    project.build("--strict", expect=4)
+    project.write("bad.py", "def fixed():\n    pass\n")
+    project.build("--strict", expect=0)
