@@ -37,14 +37,16 @@ class FileJob:
     language: str
     table_path: str
     max_size: int = 0  # bytes; a larger file is recorded (hash, size, lines) but not parsed; 0: no cap
+    recompute: bool = False  # --no-cache: extract even on a hit, and report a cached entry that differs
 
 
 @dataclass(frozen=True)
 class Outcome:
     rel: str
-    status: str  # PARSED, CACHED, UNREADABLE or VANISHED
+    status: str  # PARSED, CACHED, UNREADABLE, VANISHED or SKIPPED
     written: bool
     has_errors: bool
+    mismatch: str | None = None  # --no-cache: the key of a cached entry that differed from the fresh table
 
 
 @dataclass
@@ -56,6 +58,7 @@ class BuildStats:
     tables_written: int = 0
     tables_removed: int = 0
     oversized: int = 0
+    mismatches: list[str] = field(default_factory=list)
     pages_written: int = 0
     vanished: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # tables rewritten since the digest store last looked
@@ -71,6 +74,8 @@ class BuildStats:
         self.tables_written += outcome.written
         if outcome.status == VANISHED:
             self.vanished.append(outcome.rel)
+        if outcome.mismatch is not None:
+            self.mismatches.append(outcome.mismatch)
 
 
 def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]:
@@ -98,27 +103,36 @@ def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str,
     if job.max_size and len(data) > job.max_size:
         table = place_table(oversized_table(data, job.language, job.max_size), job.rel, job.module)
         return Outcome(job.rel, SKIPPED, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
-    cached, parsed = _cached_or_extracted(data, job.language, cache, pending)
+    cached, parsed, mismatch = _cached_or_extracted(data, job.language, cache, pending, job.recompute)
     table = place_table(cached, job.rel, job.module)
     written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
-    return Outcome(job.rel, PARSED if parsed else CACHED, written, bool(table["errors"]))
+    return Outcome(job.rel, PARSED if parsed else CACHED, written, bool(table["errors"]), mismatch)
 
 
 def _cached_or_extracted(
-    data: bytes, language: str, cache: ContentCache, pending: list[tuple[str, bytes]]
-) -> tuple[Table, bool]:
+    data: bytes, language: str, cache: ContentCache, pending: list[tuple[str, bytes]], recompute: bool = False
+) -> tuple[Table, bool, str | None]:
     extractor = EXTRACTORS[language]
     digest = content_hash(data)
     key = cache_key(digest, extractor.NAME, extractor.VERSION)
     cached = cache.get(key)
-    if cached is not None:
-        return cached, False
+    if cached is not None and not recompute:
+        return cached, False, None
+    fresh, _stored = _extracted(data, digest, language, pending, key)
+    return fresh, True, key if cached is not None and cached != fresh else None
+
+
+def _extracted(
+    data: bytes, digest: str, language: str, pending: list[tuple[str, bytes]], key: str
+) -> tuple[Table, bool]:
+    """A fresh table from the extractor; queued for the cache unless the extractor failed."""
+    extractor = EXTRACTORS[language]
     try:
         extracted = extractor.extract(data)
     except Exception as error:  # an extractor bug must not stop the build: record it, do not cache it
         log.error("extractor %s failed on a file (hash %s):\n%s", extractor.NAME, digest, traceback.format_exc())
         extracted = _failed_extraction(language, f"internal extractor error: {error!r}")
-        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), True
+        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), False
     table = make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted)
     pending.append((key, jsonio.dumps(table)))
     return table, True

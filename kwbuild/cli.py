@@ -7,6 +7,7 @@ error (the traceback goes to a log file, its path on stderr), 4 recorded source 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -37,6 +38,11 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--full", action="store_true", help="forget doit's state: check every file again")
     build.add_argument("--summary-json", metavar="FILE", help="write the build summary as JSON")
     build.add_argument("--strict", action="store_true", help="exit 4 when a source file has a recorded error")
+    build.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute every table; report cache entries that differ (implies --full)",
+    )
     build.set_defaults(func=cmd_build)
 
     watch = commands.add_parser("watch", help="build, then rebuild whenever the tree changes (Ctrl-C stops)")
@@ -52,6 +58,14 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="kwbuild-out", help="output folder of the build")
     export.set_defaults(func=cmd_export)
     commands_read.register(commands)
+
+    cache = commands.add_parser("cache", help="look after the content cache: stats, prune, verify")
+    cache.add_argument("action", choices=("stats", "prune", "verify"))
+    cache.add_argument("--cache", help="content cache folder (default: the per-user cache)")
+    cache.add_argument("--keep-builds", type=int, metavar="N", help="prune: keep the entries of the newest N builds")
+    cache.add_argument("--max-size", type=int, metavar="BYTES", help="prune: evict down to this size")
+    cache.add_argument("--fix", action="store_true", help="verify: delete the bad entries")
+    cache.set_defaults(func=cmd_cache)
     return parser
 
 
@@ -104,8 +118,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from kwbuild.tasks import run_build
 
     config = _config(args)
+    if args.no_cache:
+        config = dataclasses.replace(config, recompute=True)
     reporter = ProgressReporter(quiet=args.quiet)
-    result = run_build(config, reporter, full=args.full)
+    result = run_build(config, reporter, full=args.full or args.no_cache)
+    for key in result.builder.stats.mismatches:
+        print(f"kwbuild: warning: cache entry {key} differed from the fresh table (replaced)", file=sys.stderr)
     summary = build_summary(result)
     if args.summary_json:
         _write_summary(Path(args.summary_json), summary)
@@ -130,6 +148,7 @@ def build_summary(result: Any) -> dict[str, Any]:
         "skipped": dict(sorted(discovery.skipped.items())),
         "vanished": len(stats.vanished),
         "oversized": stats.oversized,
+        "cache_mismatches": len(stats.mismatches),
         "seconds": round(result.seconds, 3),
     }
 
@@ -156,6 +175,23 @@ def _write_summary(path: Path, summary: dict[str, Any]) -> None:
         jsonio.atomic_write(path, jsonio.dumps(summary, pretty=True))
     except OSError as error:
         raise UserError(f"cannot write summary to {str(path)!r}: {error.strerror}") from None
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from kwbuild.cache import default_cache_dir
+    from kwbuild.cache_admin import cache_stats, prune_cache, verify_cache
+
+    folder = Path(args.cache).expanduser() if args.cache else default_cache_dir()
+    if args.action == "stats":
+        result: dict[str, Any] = cache_stats(folder)
+    elif args.action == "prune":
+        if args.keep_builds is None and args.max_size is None:
+            raise UsageError("prune needs --keep-builds N and/or --max-size BYTES")
+        result = prune_cache(folder, args.keep_builds, args.max_size)
+    else:
+        result = verify_cache(folder, args.fix)
+    sys.stdout.buffer.write(jsonio.dumps(result, pretty=True))
+    return 1 if args.action == "verify" and result["bad"] and not args.fix else 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ class BuildConfig:
     source_url: str | None = None
     include_source: bool = False
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    recompute: bool = False  # --no-cache
 
     @property
     def layout(self) -> Layout:

@@ -43,7 +43,10 @@ class Plan:
 
     def job(self, rel: str, language: str) -> FileJob:
         table = self.config.layout.table_path(rel)
-        return FileJob(str(self.config.root), rel, self.modules[rel], language, table, self.config.max_file_size)
+        config = self.config
+        return FileJob(
+            str(config.root), rel, self.modules[rel], language, table, config.max_file_size, config.recompute
+        )
 
     def is_candidate(self, rel: str) -> bool:
         return self.candidates is None or rel in self.candidates

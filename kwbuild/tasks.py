@@ -36,10 +36,11 @@ from doit.doit_cmd import DoitMain
 
 from kwbuild import jsonio
 from kwbuild.builder import TableBuilder, build_table_files
-from kwbuild.cache import ContentCache
+from kwbuild.cache import ContentCache, cache_key
+from kwbuild.cache_admin import record_usage
 from kwbuild.config import BuildConfig
 from kwbuild.errors import BuildFailed, UserError
-from kwbuild.extract import versions_key
+from kwbuild.extract import EXTRACTORS, versions_key
 from kwbuild.jsonio import TEMP_SUFFIX
 from kwbuild.layout import Layout
 from kwbuild.pages import PageBuilder, render_file_pages
@@ -339,6 +340,7 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
         _remove_stale_outputs(plan, builders.tables)
         if exit_code == 0:
             _save_snapshot(plan, set(builders.tables.stats.vanished))
+            _record_usage(plan, builders.tables)
     finally:
         gc.enable()
         jsonio.remove_file(config.layout.running)
@@ -356,6 +358,19 @@ def _check_doit_db(layout: Layout) -> None:
     except sqlite3.DatabaseError as error:
         log.warning("doit's database %s is unreadable (%s): starting a new one", layout.doit_db, error)
         jsonio.remove_file(layout.doit_db)
+
+
+def _record_usage(plan: Plan, tables: TableBuilder) -> None:
+    """Tell the content cache which entries this tree uses (for `kwbuild cache prune --keep-builds`).
+
+    Only after a build that looked anything up: a no-op build writes nothing, not even there."""
+    stats = tables.stats
+    if not (stats.parsed or stats.cache_hits or stats.tables_removed):
+        return
+    digests = tables.view(plan.rels).digests
+    keys = [cache_key(d.hash, d.language, EXTRACTORS[d.language].VERSION) for d in digests if d.hash]
+    counts = {"parsed": stats.parsed, "cache_hits": stats.cache_hits, "files": len(plan.rels)}
+    record_usage(plan.config.cache, keys, counts)
 
 
 def _forget(layout: Layout) -> None:

@@ -202,3 +202,23 @@ def test_parallel_and_serial_builds_give_identical_outputs(project: Project, tmp
     for path in (project.out / "tables").rglob("*.json"):
         assert path.read_bytes() == (serial / "tables" / path.relative_to(project.out / "tables")).read_bytes()
     assert (project.out / "symbols.json").read_bytes() == (serial / "symbols.json").read_bytes()
+
+
+def test_no_cache_recomputes_and_reports_a_poisoned_entry(tree: Project) -> None:
+    from kwbuild import jsonio
+    from kwbuild.cache import ContentCache, cache_key
+
+    tree.build()
+    table = tree.table("pkg/util.py")
+    key = cache_key(table["hash"], "python", python_extractor.VERSION)
+    cache = ContentCache(tree.cache)
+    poisoned = {k: v for k, v in table.items() if k not in ("path", "module")}
+    poisoned["symbols"] = []
+    cache.put_many([(key, jsonio.dumps(poisoned))])
+    cache.close()
+    summary = tree.build("--no-cache")
+    assert summary["parsed"] == 4
+    assert summary["cache_mismatches"] == 1
+    assert summary["tables_written"] == 0  # the outputs were right: only the cache entry was wrong
+    summary = tree.build("--no-cache")
+    assert summary["cache_mismatches"] == 0
