@@ -16,6 +16,7 @@ from typing import Any
 
 from kwbuild import jsonio
 from kwbuild.cache import ContentCache, cache_key
+from kwbuild.changes import change_report, render_changes
 from kwbuild.extract import EXTRACTORS
 from kwbuild.index import build_manifest, build_symbol_map, manifest_entry, symbol_map_part
 from kwbuild.layout import Layout
@@ -220,7 +221,13 @@ class TableBuilder:
         return not self.store.dirty
 
     def save_state(self) -> dict[str, Any]:
-        """doit action run after every aggregate: the digests become the base of the next build's changes."""
+        """doit action run after every aggregate: write the change report, then the digests become the base
+        of the next build's changes."""
+        view = self.store.current_view()
+        if view is not None and view.changes and not view.complete:
+            report = change_report(view.changes)
+            self._write_page(self.layout.changes_json, jsonio.dumps(report))
+            self._write_page(self.layout.changes_md, render_changes(report).encode())
         self.store.save()
         return {}
 

@@ -11,13 +11,14 @@ from typing import Any, Final, NamedTuple
 
 from kwbuild.model import Table, symbol_counts
 
-SymbolRef = tuple[str, str, str, int, str | None]
-"""(name, qualname, kind, line, parent): plain tuples, so that a tree's digests load fast."""
+SymbolRef = tuple[str, str, str, int, str | None, str]
+"""(name, qualname, kind, line, parent, signature): plain tuples, so that a tree's digests load fast."""
 NAME: Final = 0
 QUALNAME: Final = 1
 KIND: Final = 2
 LINE: Final = 3
 PARENT: Final = 4
+SIGNATURE: Final = 5
 
 ImportRef = tuple[str | None, str | None, str | None, int, int, bool]
 """(module, name, asname, level, line, type_checking)"""
@@ -60,7 +61,9 @@ def digest_table(table: Table) -> Digest:
         partial=table["partial"],
         errors=len(table["errors"]),
         symbol_counts=tuple(symbol_counts(table).items()),
-        symbols=tuple((s["name"], s["qualname"], s["kind"], s["line"], s["parent"]) for s in table["symbols"]),
+        symbols=tuple(
+            (s["name"], s["qualname"], s["kind"], s["line"], s["parent"], s["signature"]) for s in table["symbols"]
+        ),
         imports=tuple(
             (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"]) for i in table["imports"]
         ),

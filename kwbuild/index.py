@@ -40,7 +40,7 @@ def build_manifest(digests: Iterable[Digest]) -> dict[str, Any]:
 
 def symbol_map_part(digest: Digest) -> tuple[object, ...]:
     """What the symbol map reads of a digest (if it is equal, the symbol map is too)."""
-    return digest.path, digest.module, digest.symbols
+    return digest.path, digest.module, tuple(s[:5] for s in digest.symbols)
 
 
 def build_symbol_map(digests: Iterable[Digest]) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def build_symbol_map(digests: Iterable[Digest]) -> dict[str, Any]:
     names: dict[str, list[dict[str, Any]]] = {}
     for digest in sorted(digests, key=lambda d: d.path):
         path, module = digest.path, digest.module
-        for name, qualname, kind, line, _parent in sorted(digest.symbols, key=_line_order):
+        for name, qualname, kind, line, *_rest in sorted(digest.symbols, key=_line_order):
             entry = {"path": path, "module": module, "qualname": qualname, "kind": kind, "line": line}
             definitions = names.get(name)
             if definitions is None:

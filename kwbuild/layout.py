@@ -58,6 +58,14 @@ class Layout:
         return os.path.join(self.out, "symbols.json")
 
     @property
+    def changes_json(self) -> str:
+        return os.path.join(self.out, "changes.json")
+
+    @property
+    def changes_md(self) -> str:
+        return os.path.join(self.out, "CHANGES.md")
+
+    @property
     def state(self) -> str:
         return os.path.join(self.out, ".kwbuild")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from kwbuild import jsonio
 from kwbuild.digest import Digest, digest_table, from_plain, to_plain
 
-FORMAT = 1
+FORMAT = 2
 
 Stamp = tuple[int, int, int]
 Change = tuple[Digest | None, Digest | None]
@@ -63,6 +63,10 @@ class DigestStore:
         if self._view is None or self._view[0] != key:
             self._view = (key, self._refresh(rels))
         return self._view[1]
+
+    def current_view(self) -> View | None:
+        """The view this build computed, if any."""
+        return None if self._view is None else self._view[1]
 
     @property
     def dirty(self) -> bool:

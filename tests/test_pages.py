@@ -49,7 +49,8 @@ def test_body_edit_rewrites_at_most_that_files_pages(shop: Project) -> None:
     summary = shop.build()
     assert summary["parsed"] == 1
     rewritten = _rewritten(before, _stamps(shop.out))
-    assert rewritten <= {"tables/shop/pricing.py.json", "docs/shop/pricing.py_docs.md", "index.json"}
+    report = {"changes.json", "CHANGES.md"}  # the change report of this build: no symbol changed
+    assert rewritten <= {"tables/shop/pricing.py.json", "docs/shop/pricing.py_docs.md", "index.json"} | report
     assert "tables/shop/pricing.py.json" in rewritten
 
 
@@ -67,6 +68,8 @@ def test_added_symbol_rewrites_its_pages_folder_and_global_lists_only(shop: Proj
         "index.json",
         "symbols.json",
         "docs/modules.md",
+        "changes.json",
+        "CHANGES.md",
     }
     assert expected <= rewritten
     global_lists = {name for name in rewritten if name.startswith("docs/keywords")}
@@ -137,3 +140,33 @@ def test_page_options_rewrite_the_pages_and_nothing_else(shop: Project) -> None:
     summary = shop.build()
     assert "def price_of(name: str) -> float:" not in (shop.out / "docs/shop/pricing.py_docs.md").read_text()
     assert summary["tables_written"] == 0
+
+
+def test_change_report_lists_added_removed_and_changed_symbols(shop: Project) -> None:
+    from kwbuild import jsonio
+
+    path = shop.root / "shop/pricing.py"
+    text = path.read_text()
+    text = text.replace("def price_of(name: str) -> float:", "def price_of(name: str, vat: bool = True) -> float:")
+    text = text.replace("def _internal() -> None:\n    pass\n", "def discount() -> float:\n    return 0.0\n")
+    path.write_text(text)
+    os.unlink(shop.root / "tests/test_cart.py")
+    shop.build()
+    report = jsonio.read_json(shop.out / "changes.json")
+    pricing = report["files"]["shop/pricing.py"]
+    assert [s["qualname"] for s in pricing["added"]] == ["discount"]
+    assert [s["qualname"] for s in pricing["removed"]] == ["_internal"]
+    assert pricing["changed"] == [
+        {
+            "qualname": "price_of",
+            "kind": "function",
+            "old": "(name: str) -> float",
+            "new": "(name: str, vat: bool = True) -> float",
+        }
+    ]
+    assert report["files"]["tests/test_cart.py"]["file"] == "removed"
+    markdown = (shop.out / "CHANGES.md").read_text()
+    assert "- added function `discount() -> float`" in markdown
+    before = (shop.out / "CHANGES.md").stat().st_mtime_ns
+    shop.build()  # a no-op keeps the last report
+    assert (shop.out / "CHANGES.md").stat().st_mtime_ns == before
