@@ -20,14 +20,15 @@ LINE: Final = 3
 PARENT: Final = 4
 SIGNATURE: Final = 5
 
-ImportRef = tuple[str | None, str | None, str | None, int, int, bool]
-"""(module, name, asname, level, line, type_checking)"""
+ImportRef = tuple[str | None, str | None, str | None, int, int, bool, bool | None]
+"""(module, name, asname, level, line, type_checking, system): `system` is None for Python imports"""
 I_MODULE: Final = 0
 I_NAME: Final = 1
 I_ASNAME: Final = 2
 I_LEVEL: Final = 3
 I_LINE: Final = 4
 I_TYPE_CHECKING: Final = 5
+I_SYSTEM: Final = 6
 
 
 class Digest(NamedTuple):
@@ -65,7 +66,8 @@ def digest_table(table: Table) -> Digest:
             (s["name"], s["qualname"], s["kind"], s["line"], s["parent"], s["signature"]) for s in table["symbols"]
         ),
         imports=tuple(
-            (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"]) for i in table["imports"]
+            (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"], i.get("system"))
+            for i in table["imports"]
         ),
     )
 

@@ -9,12 +9,13 @@ same (file, name).
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kwbuild.digest import I_ASNAME, I_LEVEL, I_LINE, I_MODULE, I_NAME, Digest
+from kwbuild.digest import I_ASNAME, I_LEVEL, I_LINE, I_MODULE, I_NAME, I_SYSTEM, Digest
 
 MAX_REEXPORT_DEPTH = 8
 MAX_RELATED = 10
@@ -63,6 +64,7 @@ class Linker:
             if digest.module and digest.language == "python":
                 self.modules.setdefault(digest.module, digest.path)
         self.tops = {module.split(".", 1)[0] for module in self.modules}
+        self.include_roots = include_roots(self.files)
         self._loaded: dict[str, _Module] = {}
         self._found: dict[tuple[str, str], tuple[str, str] | None] = {}
 
@@ -78,7 +80,20 @@ class Linker:
 
     def resolve_import(self, digest: Digest, imp: tuple[Any, ...]) -> dict[str, Any]:
         """Where one import lands: a module file of the tree, a definition, or outside the tree."""
+        if digest.language != "python":
+            return self._resolve_include(digest, imp)
         return self._resolve(digest, imp, 0, set())
+
+    def _resolve_include(self, digest: Digest, imp: tuple[Any, ...]) -> dict[str, Any]:
+        """`#include "x"`: the including file's folder, then the include roots; `#include <x>`: the roots."""
+        header = str(imp[I_MODULE] or "")
+        folder = digest.path.rpartition("/")[0]
+        system = len(imp) > I_SYSTEM and bool(imp[I_SYSTEM])
+        for base in ([] if system else [folder]) + self.include_roots:
+            candidate = posixpath.normpath(f"{base}/{header}" if base else header)
+            if candidate in self.files:
+                return _resolution("module", candidate, None, None)
+        return _resolution("external" if system else "unresolved", None, None, header)
 
     def _resolve(self, digest: Digest, imp: tuple[Any, ...], depth: int, seen: set[tuple[str, str]]) -> dict[str, Any]:
         target = self._target_module(digest, imp)
@@ -216,6 +231,18 @@ class Linker:
             scored.append((-score[0], -score[1], other, _why(uses.get(other, 0), used_by)))
         scored.sort()
         return [{"path": p, "module": self.files[p].module, "why": why} for _, _, p, why in scored[:MAX_RELATED]]
+
+
+def include_roots(paths: Iterable[str]) -> list[str]:
+    """Where `#include` looks, after the including file's folder: the tree's root, then every folder named
+    `include` (shallowest first)."""
+    roots = set()
+    for path in paths:
+        parts = path.split("/")[:-1]
+        for index, part in enumerate(parts):
+            if part == "include":
+                roots.add("/".join(parts[: index + 1]))
+    return ["", *sorted(roots, key=lambda root: (root.count("/"), root))]
 
 
 def _why(uses: int, used_by: int) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import xxhash
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HASH_ALGORITHM = "xxh3_128"
 
 Table = dict[str, Any]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from kwbuild import jsonio
 from kwbuild.digest import Digest, digest_table, from_plain, to_plain
 
-FORMAT = 2
+FORMAT = 3
 
 Stamp = tuple[int, int, int]
 Change = tuple[Digest | None, Digest | None]

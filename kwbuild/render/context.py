@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 
 class Symbol(TypedDict):
@@ -33,6 +33,7 @@ class Import(TypedDict):
     level: int
     line: int
     type_checking: bool
+    system: NotRequired[bool]  # C/C++ includes only: `<...>`
 
 
 class Diagnostic(TypedDict):

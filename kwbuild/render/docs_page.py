@@ -31,8 +31,9 @@ def render_docs_page(table: Table, links: Links, ctx: PageContext) -> str:
     anchors = symbol_anchors(table["symbols"])
     refs = OutlineRefs(urls, _base_targets(table, anchors, targets, urls.page))
     lines += render_outline(table["symbols"], anchors, refs)
-    lines += _imports(table["imports"], targets, urls)
-    lines += _imported_by(links, urls, ctx)
+    words = _WORDS.get(table["language"], _WORDS["python"])
+    lines += _imports(table["imports"], targets, urls, words[0])
+    lines += _imported_by(links, urls, ctx, words[1])
     lines += _related(links, urls.page)
     lines += _tested_by(links, urls.page) if table["module"] else []
     if ctx.include_source and ctx.source_text is not None:
@@ -76,7 +77,10 @@ def _base_targets(table: Table, anchors: Sequence[str], targets: Sequence[Import
     return result
 
 
-def _imports(imports: Sequence[Import], targets: Sequence[ImportLink], urls: FileUrls) -> list[str]:
+_WORDS = {"python": ("Imports", "Imported by"), "cpp": ("Includes", "Included by")}
+
+
+def _imports(imports: Sequence[Import], targets: Sequence[ImportLink], urls: FileUrls, title: str) -> list[str]:
     """Imports in source order, grouped: from the tree, external, unresolved."""
     if not imports:
         return []
@@ -86,10 +90,10 @@ def _imports(imports: Sequence[Import], targets: Sequence[ImportLink], urls: Fil
         ("External", [p for p in pairs if p[1]["resolution"] == "external"]),
         ("Unresolved", [p for p in pairs if not is_resolved(p[1]) and p[1]["resolution"] != "external"]),
     ]
-    lines = heading(2, f"Imports ({len(imports):,})")
-    for title, members in groups:
+    lines = heading(2, f"{title} ({len(imports):,})")
+    for group, members in groups:
         if members:
-            lines += [*heading(3, f"{title} ({len(members):,})"), *(_import(p, urls) for p in members), ""]
+            lines += [*heading(3, f"{group} ({len(members):,})"), *(_import(p, urls) for p in members), ""]
     return lines
 
 
@@ -103,11 +107,11 @@ def _import(pair: tuple[Import, ImportLink], urls: FileUrls) -> str:
     return f"- {code_span(import_statement(imp))} → {where} · {line_link(urls, imp['line'])}{checking}"
 
 
-def _imported_by(links: Links, urls: FileUrls, ctx: PageContext) -> list[str]:
+def _imported_by(links: Links, urls: FileUrls, ctx: PageContext, title: str) -> list[str]:
     users = links["imported_by"]
     if not users:
         return []
-    lines = heading(2, f"Imported by ({len(users):,})")
+    lines = heading(2, f"{title} ({len(users):,})")
     for user in users:
         names = ", ".join(code_span(name) for name in user["names"])
         source = source_link(urls.page, user["path"], ctx)

@@ -23,7 +23,10 @@ def source_module(imp: Import) -> str:
 
 
 def import_statement(imp: Import) -> str:
-    """The statement as plain text: `import a.b as c`, `from .a import b`."""
+    """The statement as plain text: `import a.b as c`, `from .a import b`, `#include <a/b.h>`."""
+    if "system" in imp:  # a C/C++ include
+        header = imp["module"] or ""
+        return f"#include <{header}>" if imp.get("system") else f'#include "{header}"'
     name, asname = imp["name"], imp["asname"]
     text = f"import {source_module(imp)}" if name is None else f"from {source_module(imp)} import {name}"
     return f"{text} as {asname}" if asname else text
@@ -39,7 +42,7 @@ def target_md(target: ImportLink, from_page: str) -> str:
     path, symbol, module = target["resolved_path"], target["resolved_symbol"], target["resolved_module"]
     if not is_resolved(target) or path is None:
         return "*external*" if target["resolution"] == "external" else "*unresolved*"
-    if target["resolution"] == "symbol" and symbol:
+    if target["resolution"] == "symbol" and symbol:  # Python only: includes resolve to files
         text = code_span(f"{module}.{symbol}" if module else f"{path}: {symbol}")
         return link(text, rel_link(from_page, docs_page(path), anchor_base(symbol)))
     return link(code_span(module or path), rel_link(from_page, docs_page(path)))
@@ -50,6 +53,8 @@ def top_package(imp: Import, target: ImportLink) -> str | None:
     if target["resolution"] != "external":
         return None
     module = target["resolved_module"] or (imp["module"] if imp["level"] == 0 else None)
+    if module and "system" in imp:  # a C/C++ header: its first path segment (`c10/...`, `vector`)
+        return module.partition("/")[0]
     return module.partition(".")[0] if module else None
 
 
