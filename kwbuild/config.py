@@ -75,6 +75,7 @@ def make_config(
         exclude=tuple(settings.get("exclude", ())) + exclude,
         skip_paths=(str(out_path), str(cache_path)),
         gitignore=bool(settings.get("gitignore", True)),
+        suffixes=_suffixes(settings.get("suffixes", {}), root_path),
     )
     url = source_url if source_url is not None else settings.get("source_url")
     if url is not None and not isinstance(url, str):
@@ -85,6 +86,19 @@ def make_config(
         raise UsageError(f"the file size cap must be a whole number of bytes (0: none), not {cap!r}")
     cores = jobs or (os.cpu_count() or 1)
     return BuildConfig(root_path, out_path, cache_path, cores, rules, url or None, paste, cap)
+
+
+def _suffixes(table: object, root: Path) -> tuple[tuple[str, str], ...]:
+    """`[tool.kwbuild.suffixes]`: `".inl" = "cpp"` adds a suffix, `".h" = ""` turns one off."""
+    from kwbuild.extract import EXTRACTORS
+
+    if not isinstance(table, dict):
+        raise UserError(f"{root / 'pyproject.toml'}: [tool.kwbuild] suffixes must be a table")
+    for suffix, language in table.items():
+        if not suffix.startswith(".") or (language and language not in EXTRACTORS):
+            known = ", ".join(sorted(EXTRACTORS))
+            raise UserError(f"{root / 'pyproject.toml'}: suffix {suffix!r} -> {language!r}: languages are {known}")
+    return tuple(sorted((suffix.lower(), language) for suffix, language in table.items()))
 
 
 def _tree_settings(root: Path) -> dict[str, Any]:

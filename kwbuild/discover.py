@@ -87,6 +87,7 @@ class Rules:
     exclude: tuple[str, ...] = ()
     skip_paths: tuple[str, ...] = ()
     gitignore: bool = True
+    suffixes: tuple[tuple[str, str], ...] = ()  # (".inl", "cpp"): extra or changed suffixes; "" turns one off
 
 
 def discover_sources(root: Path, rules: Rules) -> Discovery:
@@ -95,6 +96,7 @@ def discover_sources(root: Path, rules: Rules) -> Discovery:
     include = _spec(rules.include) if rules.include else None
     exclude = _spec(rules.exclude) if rules.exclude else None
     skip_real = _relative_skips(root, rules.skip_paths)
+    overrides = dict(rules.suffixes)
     stack: list[tuple[str, str, tuple[tuple[str, pathspec.GitIgnoreSpec], ...]]] = [(str(root), "", ())]
     while stack:
         folder, prefix, ignores = stack.pop()
@@ -106,7 +108,7 @@ def discover_sources(root: Path, rules: Rules) -> Discovery:
         if rules.gitignore and not names.isdisjoint(_IGNORE_FILES):
             ignores = ignores + _gitignore_at(folder, prefix, found)
         for entry in entries:
-            _visit(entry, prefix, ignores, include, exclude, skip_real, stack, found)
+            _visit(entry, prefix, ignores, include, exclude, skip_real, stack, found, overrides)
     found.sources.sort(key=lambda source: source.rel)
     return found
 
@@ -120,6 +122,7 @@ def _visit(
     skip_real: set[str],
     stack: list[tuple[str, str, tuple[tuple[str, pathspec.GitIgnoreSpec], ...]]],
     found: Discovery,
+    overrides: dict[str, str],
 ) -> None:
     name = entry.name
     rel = prefix + name
@@ -135,7 +138,7 @@ def _visit(
         else:
             stack.append((entry.path, rel + "/", ignores))
         return
-    language = language_of(name)
+    language = language_of(name, overrides)
     if language is None:
         return
     reason = _file_skip_reason(rel, ignores, include, exclude)

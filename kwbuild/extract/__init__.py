@@ -34,12 +34,15 @@ SUFFIXES: Mapping[str, str] = MappingProxyType(
 )
 
 
-def language_of(filename: str) -> str | None:
-    """The language of a file name by its suffix, or None when no extractor takes it."""
+def language_of(filename: str, overrides: Mapping[str, str] | None = None) -> str | None:
+    """The language of a file name by its suffix (`overrides` first), or None when no extractor takes it."""
     dot = filename.rfind(".")
     if dot <= 0:
         return None
-    return SUFFIXES.get(filename[dot:].lower())
+    suffix = filename[dot:].lower()
+    if overrides and suffix in overrides:
+        return overrides[suffix] or None
+    return SUFFIXES.get(suffix)
 
 
 def versions_key() -> str:
