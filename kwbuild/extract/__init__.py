@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any, Protocol, cast
 
-from kwbuild.extract import python
+from kwbuild.extract import cpp, python
 
 
 class Extractor(Protocol):
@@ -25,7 +25,7 @@ class Extractor(Protocol):
         ...
 
 
-_MODULES: tuple[ModuleType, ...] = (python,)
+_MODULES: tuple[ModuleType, ...] = (python, cpp)
 
 EXTRACTORS: Mapping[str, Extractor] = MappingProxyType({module.NAME: cast(Extractor, module) for module in _MODULES})
 

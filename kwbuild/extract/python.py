@@ -16,9 +16,9 @@ import io
 import re
 import tokenize
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from itertools import islice
 from typing import Any, Final, NamedTuple
 
 NAME = "python"
@@ -100,7 +100,7 @@ def _table(tree: ast.Module, text: str, errors: list[Error], partial: bool) -> T
 def _decode(data: bytes) -> tuple[str, list[Error]]:
     """The file's text by its BOM or PEP 263 cookie; what cannot be decoded becomes U+FFFD and an error."""
     try:
-        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        encoding = _encoding(data)
     except (SyntaxError, LookupError) as exc:
         return data.decode("utf-8-sig", "replace"), [_error("decode", str(exc), 1, None)]
     try:
@@ -113,7 +113,24 @@ def _decode(data: bytes) -> tuple[str, list[Error]]:
     return (text if encoding in _UTF8_CODECS else _json_safe(text)), []
 
 
+def _encoding(data: bytes) -> str:
+    """The codec of a source file; only a file whose first two lines mention "coding" can have a cookie."""
+    first = data.find(b"\n")
+    second = data.find(b"\n", first + 1) if first >= 0 else -1
+    if b"coding" not in (data[:second] if second >= 0 else data):
+        return "utf-8-sig"  # UTF-8, with or without a BOM
+    return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+
+
 def _decode_lossy(data: bytes, encoding: str) -> str:
+    """Text for the recovery pass. A file that is not valid in its declared UTF-8 is almost always a legacy 8-bit
+    file (Python 2 read Latin-1 by default), so cp1252, then Latin-1, keep its identifiers whole (`café`)."""
+    if encoding.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig"):
+        for legacy in ("cp1252", "latin-1"):
+            try:
+                return _json_safe(data.decode(legacy))
+            except UnicodeDecodeError:
+                continue
     try:
         return _json_safe(data.decode(encoding, "replace"))
     except (LookupError, ValueError):
@@ -180,7 +197,10 @@ class _Source:
         """Source text of an expression; a multi-line one is collapsed onto one line."""
         first, last, end_col = node.lineno, node.end_lineno, node.end_col_offset
         if first == last:  # the hot path, inlined
-            line = self._line(first)
+            try:
+                line = self.lines[first - 1]
+            except IndexError:
+                return ""
             if self.ascii_only or line.isascii():
                 return line[node.col_offset : end_col]
             return self._encoded(first)[node.col_offset : end_col].decode("utf-8", "replace")
@@ -221,26 +241,23 @@ class _Scope(NamedTuple):
     type_checking: bool
 
 
-Block = tuple[list[ast.stmt], _Scope]  # a body of statements, and who owns it
-Handler = Callable[[Any, _Scope], list[Block] | None]  # visits one statement, returns its nested blocks
-
-
-def _scope_marker(node: _Scope, scope: _Scope) -> None:
-    """Dispatch entry for the scope markers on the walk's stack; ``_Walker.run`` handles them inline."""
+Handler = Callable[[Any, _Scope], None]
 
 
 class _Walker:
     """One pre-order pass over a module's statements (never their expressions), without recursion.
 
-    The stack holds statements, plus ``_Scope`` markers: popping a marker switches the current scope, so
-    a body is pushed as ``[outer marker, *reversed(body), inner marker]``. Each scope kind has its own
-    dispatch table; a statement without a handler there (most of a function body) costs one dict lookup.
+    ``_stack`` holds the statements still to visit, last first, and ``_Scope`` markers: popping a marker
+    switches the current scope, so a body is scheduled as ``[outer, *reversed(body), inner]``. Each scope
+    kind has its own dispatch table; a statement with no handler there (most of a function body: calls,
+    assignments, returns) costs one dict lookup.
     """
 
     def __init__(self, source: _Source) -> None:
         self.source = source
         self.symbols: list[Symbol] = []
         self.imports: list[Import] = []
+        self._stack: list[ast.stmt | _Scope] = []
         self._assigned: set[tuple[int, str]] = set()
         self._all: list[str] | None = None
         self._all_dynamic = False
@@ -251,7 +268,15 @@ class _Walker:
             ast.ClassDef: self._class,
             ast.Import: self._import,
             ast.ImportFrom: self._import,
-            **_BLOCKS,
+            ast.If: self._if,
+            ast.For: self._loop,
+            ast.AsyncFor: self._loop,
+            ast.While: self._loop,
+            ast.With: self._with,
+            ast.AsyncWith: self._with,
+            ast.Try: self._try,
+            ast.TryStar: self._try,
+            ast.Match: self._match,
         }
         assignments: dict[type, Handler] = {ast.Assign: self._assign, ast.AnnAssign: self._assign}
         module: dict[type, Handler] = {ast.Expr: self._note_all, ast.AugAssign: self._note_all}
@@ -263,36 +288,66 @@ class _Walker:
 
     def run(self, tree: ast.Module) -> None:
         scope = _Scope("module", None, -1, False)
-        handlers = self._handlers[scope.kind]
-        stack: list[ast.stmt | _Scope] = [*reversed(tree.body)]
+        handlers, stack = self._handlers[scope.kind], self._stack
+        stack.extend(reversed(tree.body))
         while stack:
             node = stack.pop()
             handler = handlers.get(type(node))
             if handler is None:
                 continue
-            if isinstance(node, _Scope):
+            if type(node) is _Scope:
                 scope, handlers = node, self._handlers[node.kind]
-                continue
-            for body, inner in reversed(handler(node, scope) or ()):
-                if inner is scope:
-                    stack.extend(reversed(body))
-                elif body:
-                    stack += [scope, *reversed(body), inner]
+            else:
+                handler(node, scope)
 
     def all_names(self) -> list[str] | None:
         return None if self._all_dynamic else self._all
 
-    def _function(self, node: FunctionNode, scope: _Scope) -> list[Block]:
-        decorators = [self.source.segment(expr) for expr in node.decorator_list]
+    def _enter(self, body: list[ast.stmt], inner: _Scope, outer: _Scope) -> None:
+        """Visit ``body`` next, owned by ``inner``, then return to ``outer``."""
+        if body:
+            self._stack += [outer, *reversed(body), inner]
+
+    # Compound statements that open no scope: their bodies are visited next, in the current scope.
+
+    def _if(self, node: ast.If, scope: _Scope) -> None:
+        if node.orelse:
+            self._stack.extend(reversed(node.orelse))
+        if _is_type_checking(node.test):
+            self._enter(node.body, scope._replace(type_checking=True), scope)
+        else:
+            self._stack.extend(reversed(node.body))
+
+    def _loop(self, node: ast.For | ast.AsyncFor | ast.While, scope: _Scope) -> None:
+        if node.orelse:
+            self._stack.extend(reversed(node.orelse))
+        self._stack.extend(reversed(node.body))
+
+    def _with(self, node: ast.With | ast.AsyncWith, scope: _Scope) -> None:
+        self._stack.extend(reversed(node.body))
+
+    def _try(self, node: ast.Try | ast.TryStar, scope: _Scope) -> None:
+        bodies = [node.body, *(handler.body for handler in node.handlers), node.orelse, node.finalbody]
+        for body in reversed(bodies):
+            self._stack.extend(reversed(body))
+
+    def _match(self, node: ast.Match, scope: _Scope) -> None:
+        for case in reversed(node.cases):
+            self._stack.extend(reversed(case.body))
+
+    # Statements that make symbols, imports or ``__all__``.
+
+    def _function(self, node: FunctionNode, scope: _Scope) -> None:
+        decorators = [self.source.segment(expr) for expr in node.decorator_list] if node.decorator_list else []
         kind = _method_kind(decorators) if scope.kind == "class" else "function"
         symbol = self._add(node.name, kind, node, scope, _signature(self.source, node.args, node.returns))
         symbol["decorators"] = decorators
         symbol["docstring"] = _docstring(node)
         symbol["is_async"] = type(node) is ast.AsyncFunctionDef
         inner = _Scope("function", symbol["qualname"], len(self.symbols) - 1, scope.type_checking)
-        return [(node.body, inner)]
+        self._enter(node.body, inner, scope)
 
-    def _class(self, node: ast.ClassDef, scope: _Scope) -> list[Block]:
+    def _class(self, node: ast.ClassDef, scope: _Scope) -> None:
         bases = [self.source.segment(expr) for expr in node.bases]
         arguments = bases + [self.source.segment(keyword) for keyword in node.keywords]
         symbol = self._add(node.name, "class", node, scope, f"({', '.join(arguments)})" if arguments else "")
@@ -300,21 +355,24 @@ class _Walker:
         symbol["bases"] = bases
         symbol["docstring"] = _docstring(node)
         inner = _Scope("class", symbol["qualname"], len(self.symbols) - 1, scope.type_checking)
-        return [(node.body, inner)]
+        self._enter(node.body, inner, scope)
 
     def _assign(self, node: ast.Assign | ast.AnnAssign, scope: _Scope) -> None:
-        """Module- and class-level names; only the first assignment of a name in a body counts."""
+        """Module- and class-level names; only the first assignment of a name in a body is a symbol."""
+        targets: Sequence[ast.expr]
         if isinstance(node, ast.AnnAssign):
-            names = _target_names([node.target])
-            signature = ": " + self.source.segment(node.annotation)
-        else:
-            names, signature = _target_names(node.targets), ""
-        for target in names:
+            targets, signature = _target_names([node.target]), ": " + self.source.segment(node.annotation)
+        else:  # the common `name = value` needs no target walk
+            single = len(node.targets) == 1 and type(node.targets[0]) is ast.Name
+            targets, signature = (node.targets if single else _target_names(node.targets)), ""
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
             if (scope.owner, target.id) not in self._assigned:
                 self._assigned.add((scope.owner, target.id))
                 self._add(target.id, _variable_kind(target.id, scope), node, scope, signature, target)
-        if scope.kind == "module" and any(target.id == "__all__" for target in names):
-            self._fold_all(*_all_assignment(node))
+            if target.id == "__all__" and scope.kind == "module":
+                self._fold_all(*_all_assignment(node))
 
     def _add(
         self, name: str, kind: str, node: ast.stmt, scope: _Scope, signature: str, at: ast.Name | None = None
@@ -339,13 +397,15 @@ class _Walker:
         return symbol
 
     def _import(self, node: ast.Import | ast.ImportFrom, scope: _Scope) -> None:
+        names: list[tuple[str | None, str | None, str | None]]
+        if isinstance(node, ast.Import):
+            level, names = 0, [(alias.name, None, alias.asname) for alias in node.names]
+        else:
+            level, names = node.level or 0, [(node.module, alias.name, alias.asname) for alias in node.names]
         line, type_checking = node.lineno, scope.type_checking
-        for alias in node.names:
-            if isinstance(node, ast.Import):
-                row = _import_row(alias.name, None, alias.asname, 0, line, type_checking)
-            else:
-                row = _import_row(node.module, alias.name, alias.asname, node.level or 0, line, type_checking)
-            self.imports.append(row)
+        self.imports += [
+            _import_row(source, name, asname, level, line, type_checking) for source, name, asname in names
+        ]
 
     def _note_all(self, node: ast.Expr | ast.AugAssign, scope: _Scope) -> None:
         self._fold_all(*_all_operation(node))
@@ -362,50 +422,15 @@ class _Walker:
             self._all.extend(items)
 
 
-def _if_blocks(node: ast.If, scope: _Scope) -> list[Block]:
-    inner = scope
-    if _is_type_checking(node.test):
-        inner = _Scope(scope.kind, scope.qualname, scope.owner, True)
-    return [(node.body, inner), (node.orelse, scope)]
-
-
-def _loop_blocks(node: ast.For | ast.AsyncFor | ast.While, scope: _Scope) -> list[Block]:
-    return [(node.body, scope), (node.orelse, scope)]
-
-
-def _with_blocks(node: ast.With | ast.AsyncWith, scope: _Scope) -> list[Block]:
-    return [(node.body, scope)]
-
-
-def _try_blocks(node: ast.Try | ast.TryStar, scope: _Scope) -> list[Block]:
-    bodies = [node.body, *(handler.body for handler in node.handlers), node.orelse, node.finalbody]
-    return [(body, scope) for body in bodies]
-
-
-def _match_blocks(node: ast.Match, scope: _Scope) -> list[Block]:
-    return [(case.body, scope) for case in node.cases]
-
-
-# Compound statements that do not open a scope: their bodies are walked as part of the enclosing one.
-_BLOCKS: Final[Mapping[type[ast.stmt], Handler]] = MappingProxyType(
-    {
-        ast.If: _if_blocks,
-        ast.For: _loop_blocks,
-        ast.AsyncFor: _loop_blocks,
-        ast.While: _loop_blocks,
-        ast.With: _with_blocks,
-        ast.AsyncWith: _with_blocks,
-        ast.Try: _try_blocks,
-        ast.TryStar: _try_blocks,
-        ast.Match: _match_blocks,
-    }
-)
+def _scope_marker(node: _Scope, scope: _Scope) -> None:
+    """Dispatch entry of the scope markers on the walk's stack; ``_Walker.run`` handles them inline."""
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    if isinstance(test, ast.Name):
+    """``if TYPE_CHECKING:`` or ``if <anything>.TYPE_CHECKING:``."""
+    if type(test) is ast.Name:
         return test.id == "TYPE_CHECKING"
-    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    return type(test) is ast.Attribute and test.attr == "TYPE_CHECKING"
 
 
 def _target_names(targets: Sequence[ast.expr]) -> list[ast.Name]:
@@ -424,7 +449,7 @@ def _target_names(targets: Sequence[ast.expr]) -> list[ast.Name]:
 
 
 def _variable_kind(name: str, scope: _Scope) -> str:
-    if _CONSTANT_RE.match(name):
+    if name.isupper() and _CONSTANT_RE.match(name):  # isupper() first: a cheap filter for the regex
         return "constant"
     return "attribute" if scope.kind == "class" else "variable"
 
@@ -442,25 +467,25 @@ def _method_kind(decorators: Sequence[str]) -> str:
 
 def _signature(source: _Source, args: ast.arguments, returns: ast.expr | None) -> str:
     """``(self, x: int = 1, /, *args, key=None, **kw) -> Foo`` built from the parameters' source slices."""
-    segment = source.segment
-    positional, defaults, slash = args.posonlyargs + args.args, args.defaults, len(args.posonlyargs)
-    first_default = len(positional) - len(defaults)
-    parts: list[str] = []
-    for index, arg in enumerate(positional):
-        if index < first_default and arg.annotation is None:
-            parts.append(arg.arg)  # the common `self`, without a call
-        else:
-            parts.append(_parameter(segment, arg, defaults[index - first_default] if index >= first_default else None))
-        if index + 1 == slash:
-            parts.append("/")
-    if args.vararg is not None:
-        parts.append("*" + _parameter(segment, args.vararg, None))
-    elif args.kwonlyargs:
+    segment, posonly, defaults = source.segment, args.posonlyargs, args.defaults
+    positional = posonly + args.args if posonly else args.args
+    padded: list[ast.expr | None] = [None] * (len(positional) - len(defaults))
+    padded += defaults
+    parts = [
+        arg.arg if default is None and arg.annotation is None else _parameter(segment, arg, default)
+        for arg, default in zip(positional, padded, strict=True)
+    ]
+    if posonly:
+        parts.insert(len(posonly), "/")
+    vararg, kwonly, kwarg = args.vararg, args.kwonlyargs, args.kwarg
+    if vararg is not None:
+        parts.append("*" + _parameter(segment, vararg, None))
+    elif kwonly:
         parts.append("*")
-    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
-        parts.append(_parameter(segment, arg, default))
-    if args.kwarg is not None:
-        parts.append("**" + _parameter(segment, args.kwarg, None))
+    if kwonly:
+        parts += [_parameter(segment, arg, default) for arg, default in zip(kwonly, args.kw_defaults, strict=True)]
+    if kwarg is not None:
+        parts.append("**" + _parameter(segment, kwarg, None))
     text = f"({', '.join(parts)})"
     return text if returns is None else f"{text} -> {segment(returns)}"
 
@@ -476,13 +501,11 @@ def _parameter(segment: Callable[[Located], str], arg: ast.arg, default: ast.exp
 
 def _docstring(node: ast.Module | ast.ClassDef | FunctionNode) -> str | None:
     """Summary line of a docstring: the first non-empty line, as ``ast.get_docstring(clean=True)`` has it."""
-    if not node.body:
-        return None
-    first = node.body[0]
-    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)):
+    first = node.body[0] if node.body else None
+    if type(first) is not ast.Expr or type(first.value) is not ast.Constant:
         return None
     doc = first.value.value
-    return _summary(doc) if isinstance(doc, str) else None
+    return _summary(doc) if type(doc) is str else None
 
 
 def _summary(doc: str) -> str | None:
@@ -575,8 +598,8 @@ def _parse_error(exc: BaseException) -> Error:
         line = exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
         col = exc.offset - 1 if line is not None and isinstance(exc.offset, int) and exc.offset > 0 else None
         return _error("syntax", exc.msg or str(exc), line, col)
-    if isinstance(exc, (RecursionError, MemoryError)):
-        return _error("recursion", f"{type(exc).__name__}: {exc}".rstrip(": "), None, None)
+    if isinstance(exc, (RecursionError, MemoryError)):  # the parser's stacks: nesting too deep
+        return _error("recursion", f"{type(exc).__name__}: {exc or 'too deeply nested to parse'}", None, None)
     return _error("syntax", str(exc), None, None)
 
 
@@ -603,19 +626,19 @@ def _recover(data: bytes, first: BaseException) -> Table:
         errors.append(repair.error)
     elif not errors:  # the bytes failed but the decoded text parses: keep the parser's word for it
         errors.append(_parse_error(first))
-    scanned = _scan(lines)
+    symbols, imports = _scan(lines)
     if repair.tree is not None:
         table = _table(repair.tree, "\n".join(repair.lines), errors, partial=True)
         _restore_headers(table["symbols"], lines, repair.headers)
-        if _covers(table["symbols"], scanned.symbols):
+        if _covers(table["symbols"], symbols):
             return table
     return {
         "language": NAME,
         "docstring": None,
         "all": None,
         "partial": True,
-        "symbols": scanned.symbols,
-        "imports": scanned.imports,
+        "symbols": symbols,
+        "imports": imports,
         "errors": errors,
     }
 
@@ -656,12 +679,13 @@ def _patch_line(repair: _Repair, index: int, attempt: int) -> None:
     """First attempt: a stub keeping the block structure (and any def/class name); second: an empty line."""
     lines = repair.lines
     line = lines[index]
+    if attempt > 1:
+        lines[index] = ""
+        return
     indent = line[: len(line) - len(line.lstrip())]
     header = _HEADER_RE.match(line)
     opens = _opens_block(lines, index)
-    if attempt > 1:
-        lines[index] = ""
-    elif header is not None:
+    if header is not None:
         kind = header["kw"]
         stub = f"{indent}{header['async'] or ''}{kind} {header['name']}{'()' if kind == 'def' else ''}:"
         lines[index] = stub if opens else f"{stub} pass"
@@ -678,7 +702,7 @@ def _patch_line(repair: _Repair, index: int, attempt: int) -> None:
 def _opens_block(lines: list[str], index: int) -> bool:
     """Whether the next code line is indented deeper than this one."""
     width = _width(lines[index])
-    for line in lines[index + 1 :]:
+    for line in islice(lines, index + 1, None):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             return _width(line) > width
@@ -789,16 +813,10 @@ class _Scanner:
                 self.imports.append(_import_row(source, name, asname, len(from_["dots"]), lineno, type_checking))
 
 
-@dataclass(slots=True)
-class _Scanned:
-    symbols: list[Symbol]
-    imports: list[Import]
-
-
-def _scan(lines: list[str]) -> _Scanned:
+def _scan(lines: list[str]) -> tuple[list[Symbol], list[Import]]:
     scanner = _Scanner(lines)
     scanner.run()
-    return _Scanned(scanner.symbols, scanner.imports)
+    return scanner.symbols, scanner.imports
 
 
 def _triple_quote_state(line: str, quote: str | None) -> str | None:
