@@ -21,6 +21,7 @@ import xxhash
 from kwbuild import jsonio
 from kwbuild.cli import main
 from kwbuild.link import merge_links
+from kwbuild.model import SCHEMA_VERSION
 from tests.test_query import SOURCES
 
 SECRET = "TOP-SECRET-3141"
@@ -133,7 +134,7 @@ def test_health_names_the_build(server: Server) -> None:
     health = server.get_json("/api/health")
     manifest = (server.out / "index.json").read_bytes()
     assert health == {
-        "status": "ok", "version": health["version"], "schema_version": 1, "files": 4,  # type: ignore[index]
+        "status": "ok", "version": health["version"], "schema_version": SCHEMA_VERSION, "files": 4,  # type: ignore[index]
         "manifest_hash": xxhash.xxh3_128_hexdigest(manifest),
     }
 
