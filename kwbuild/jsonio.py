@@ -54,6 +54,19 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
     return True
 
 
+def write_or_touch(path: str | os.PathLike[str], data: bytes) -> bool:
+    """`write_if_changed`, and when the bytes were already there, bring the file's mtime to now.
+
+    For outputs picked by "older than an input" (pages): one whose inputs changed but whose bytes did not must
+    still become newer than its inputs, or it would be picked again at every build. Nothing depends on a page's
+    mtime (doit checks targets by existence, the server by content), and its inode stays the same.
+    """
+    if write_if_changed(path, data):
+        return True
+    os.utime(path)
+    return False
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to a temp file beside `path` (named after this process), then rename it over `path`."""
     path = os.fspath(path)

@@ -15,6 +15,7 @@ from typing import Any
 from kwbuild import jsonio
 from kwbuild.builder import BuildStats
 from kwbuild.digest import Digest
+from kwbuild.index import symbol_map_part
 from kwbuild.layout import Layout
 from kwbuild.link import Linker, Links, link_part
 from kwbuild.render import (
@@ -65,7 +66,7 @@ def _render_one(job: PageJob, ctx: PageContext) -> PageOutcome:
     page_ctx = _with_source(ctx, job) if ctx.include_source else ctx
     kw = render_keyword_page(table, links, page_ctx)
     docs = render_docs_page(table, links, page_ctx)
-    written = jsonio.write_if_changed(job.kw_path, kw.encode()) + jsonio.write_if_changed(job.docs_path, docs.encode())
+    written = jsonio.write_or_touch(job.kw_path, kw.encode()) + jsonio.write_or_touch(job.docs_path, docs.encode())
     return PageOutcome(job.rel, written)
 
 
@@ -148,7 +149,7 @@ class PageBuilder:
             edges=self._edges(rels),
         )
         text = render_folder_index(info, self.ctx)
-        written = jsonio.write_if_changed(self.layout.docs_file(folder_page(folder)), text.encode())
+        written = jsonio.write_or_touch(self.layout.docs_file(folder_page(folder)), text.encode())
         self.stats.pages_written += written
         return {"written": written}
 
@@ -184,7 +185,10 @@ class PageBuilder:
     # --- global pages --------------------------------------------------------------------------------------
     def build_keywords(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the A-Z keyword index."""
-        digests = self.view(rels).digests
+        view = self.view(rels)
+        if view.unchanged(symbol_map_part) and os.path.exists(self.layout.docs_file("keywords.md")):
+            return {"written": 0}
+        digests = view.digests
         entries = []
         for digest in digests:
             anchors = anchor_ids([s[1] for s in digest.symbols])
@@ -194,7 +198,10 @@ class PageBuilder:
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""
-        digests = self.view(rels).digests
+        view = self.view(rels)
+        if view.unchanged(_module_part) and os.path.exists(self.layout.docs_file("modules.md")):
+            return {"written": 0}
+        digests = view.digests
         rows = [(d.module or d.path, d.path, d.docstring or "", sum(n for _, n in d.symbol_counts)) for d in digests]
         return self._write_set("modules", {"modules.md": render_module_index(rows)})
 
@@ -230,6 +237,11 @@ class PageBuilder:
                     jsonio.remove_file(os.path.join(docs, entry))
         self.stats.pages_written += written
         return {"written": written}
+
+
+def _module_part(digest: Digest) -> tuple[object, ...]:
+    """What the module index reads of a digest."""
+    return digest.path, digest.module, digest.docstring, sum(n for _, n in digest.symbol_counts)
 
 
 def _pairs(paths: set[str], modules: dict[str, str]) -> list[tuple[str, str]]:

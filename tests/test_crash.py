@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Project
 
 GOLDEN_SOURCE = Path(__file__).parent / "data" / "golden" / "src"
-TRIALS = int(os.environ.get("KWBUILD_CRASH_TRIALS", "8"))
+TRIALS = int(os.environ.get("KWBUILD_CRASH_TRIALS", "20"))
 
 
 def _tree(root: Path) -> None:

@@ -26,8 +26,8 @@ def _stamps(out: Path) -> dict[str, tuple[int, int]]:
     stamps = {}
     for path in out.rglob("*"):
         if path.is_file() and ".kwbuild" not in path.parts:
-            info = path.stat()
-            stamps[path.relative_to(out).as_posix()] = (info.st_ino, info.st_mtime_ns)
+            info = path.stat()  # a rewrite replaces the file (a new inode); a touch keeps it
+            stamps[path.relative_to(out).as_posix()] = (info.st_ino, info.st_size)
     return stamps
 
 
