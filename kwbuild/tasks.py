@@ -412,6 +412,26 @@ def _prepare_output(config: BuildConfig) -> None:
         raise UserError(f"cannot write to output folder {str(config.out)!r}: {error.strerror}") from None
 
 
+class _Freshen:
+    """Wraps the reporter: when doit finds a page or folder task up to date, its targets' mtimes are brought to
+    now, so that the plan's "page older than its inputs" check (see `plan.stale_pages`) agrees with doit next time
+    (a page whose inputs changed without changing its bytes keeps its old mtime otherwise)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def skip_uptodate(self, task: Any) -> None:
+        if task.name.startswith(("page:", "folder:")):
+            for target in task.targets:
+                with contextlib.suppress(OSError):
+                    os.utime(target)
+        if self._inner is not None:
+            self._inner.skip_uptodate(task)
+
+
 def _run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
     tables = builders.tables
     jobs = [plan.job(s.rel, s.language) for s in plan.discovery.sources if plan.is_candidate(s.rel)]
@@ -419,7 +439,7 @@ def _run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
         tables.prefetcher = Prefetcher(jobs, build_table_files, tables.cache, plan.config.jobs, tables.stats.record)
     builders.pages.on_links = lambda: _prefetch_pages(plan, builders)
     try:
-        loader = ModuleTaskLoader(namespace(plan, builders, reporter))
+        loader = ModuleTaskLoader(namespace(plan, builders, _Freshen(reporter) if reporter is not None else None))
         with _without_doit_plugins():
             code: int = DoitMain(loader, config_filenames=()).run(["run"])
         for builder in (tables, builders.pages):
