@@ -26,10 +26,12 @@ def content_hash(data: bytes) -> str:
 
 
 def count_lines(data: bytes) -> int:
-    """Number of lines, counting a last line without a newline."""
+    """Number of lines as Python's tokenizer sees them (`\n`, `\r\n` and a lone `\r` end a line), counting a
+    last line without an end."""
     if not data:
         return 0
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return ends + (0 if data.endswith((b"\n", b"\r")) else 1)
 
 
 def make_cached_table(data: bytes, digest: str, extractor: str, version: int, extracted: Table) -> Table:

@@ -89,20 +89,8 @@ def check_extraction(name: str, data: bytes) -> dict[str, Any]:
     problems = [f"{error.json_path}: {error.message}" for error in VALIDATOR.iter_errors(table)]
     assert not problems, problems[:5]
     assert jsonio.loads(jsonio.dumps(table)) == table, "the table does not survive a JSON round trip"
-    check_positions(table, known_line_limit(data, table["lines"]))
+    check_positions(table, table["lines"])
     return table
-
-
-def known_line_limit(data: bytes, lines: int) -> int:
-    """`lines`, except for the known bug of `test_lone_carriage_return_is_not_a_line_break` (xfail).
-
-    The Python extractor numbers lines as Python does, where a lone CR ends a line; `lines` counts LFs only.
-    Until they agree, a file holding a lone CR may have symbols up to its CR-counted last line. Remove this
-    (use `lines`) when that test passes.
-    """
-    if b"\r" not in data:
-        return lines
-    return max(lines, count_lines(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")))
 
 
 def check_positions(table: dict[str, Any], lines: int) -> None:
@@ -773,8 +761,6 @@ def _table(path: str, symbols: list[str], imports: list[tuple[str, str]]) -> dic
 
 
 @pytest.mark.skipif("python" not in EXTRACTORS, reason="no Python extractor")
-@pytest.mark.xfail(strict=True, reason="python extractor numbers lines as Python does (a lone CR ends a line) "
-                                       "while `lines` counts LFs: symbols lie beyond the file's last line")
 def test_lone_carriage_return_is_not_a_line_break() -> None:
     data = b"x = 1\rdef f():\r    pass\r"
     extracted = EXTRACTORS["python"].extract(data)
@@ -783,17 +769,12 @@ def test_lone_carriage_return_is_not_a_line_break() -> None:
 
 
 @pytest.mark.skipif("python" not in EXTRACTORS, reason="no Python extractor")
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="python extractor: the repair pass splits a line holding "
-                                                          "only Unicode whitespace (NBSP, U+2028, U+3000) and indexes "
-                                                          "its first word, which does not exist")
 def test_line_of_unicode_whitespace_in_a_broken_file() -> None:
     data = "class A:\n\u00a0\n    def m(self): pass\n".encode()  # a blank line holding a non-breaking space
     table = check_extraction("python", data)
     assert {"A", "m"} <= {s["name"] for s in table["symbols"]}
 
 
-@pytest.mark.xfail(strict=True, reason="anchor ids are not injective: `\u00e9` and `_u00E9` share `sym-_u00E9`, so "
-                                       "an import link to `_u00E9` lands on `\u00e9`")
 def test_import_link_lands_on_the_imported_name() -> None:
     tree = Tree({"m.py": _table("m.py", ["\u00e9", "_u00E9"], []), "n.py": _table("n.py", [], [("m", "_u00E9")])})
     pages = check_pages(tree)

@@ -6,7 +6,8 @@ the tolerant second pass for files that do not parse (a bounded line-repair loop
 
 ``extract`` is pure and total: it never opens a file and never raises; a bad source file is data in its
 table (``errors``, ``partial``). Text shown in the table (signatures, decorators, bases) is sliced from the
-source with the AST's positions, never regenerated, so it reads as the author wrote it.
+source with the AST's positions (regenerated only for a multi-line expression holding a comment), so it reads
+as the author wrote it; parameters are joined with PEP 8 spacing.
 """
 
 from __future__ import annotations
@@ -691,7 +692,8 @@ def _patch_line(repair: _Repair, index: int, attempt: int) -> None:
         lines[index] = stub if opens else f"{stub} pass"
         repair.headers.add(index + 1)
     elif opens:
-        keyword = line.split(None, 1)[0].rstrip(":")
+        words = line.split(None, 1)  # empty for a line of Unicode whitespace only (NBSP, U+3000...)
+        keyword = words[0].rstrip(":") if words else ""
         lines[index] = indent + _CONTINUATION_HEADERS.get(keyword, "if 1:")
     elif _BLOCK_COLON_RE.search(line):
         lines[index] = _BLOCK_COLON_RE.sub(": pass", line)

@@ -37,8 +37,8 @@ _CODE = _code_table()
 _AUTOLINK = re.compile(r"(?<=www)(?=\.)|(?<=[A-Za-z0-9._+-]@)(?=[A-Za-z0-9])", re.IGNORECASE)
 _ORDERED_LIST = re.compile(r"^(\d+)\.")
 _BACKTICKS = re.compile(r"`+")
-_ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_ANCHOR_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
+_ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
+_ANCHOR_PLAIN = re.compile(r"[A-Za-z0-9_.]*")
 _URL_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 ZERO_WIDTH_SPACE = "&#8203;"
 _BROKEN_SCHEME = ":" + ZERO_WIDTH_SPACE + "//"
@@ -149,16 +149,18 @@ def source_link(from_page: str, rel: str, ctx: PageContext, line: int | None = N
 
 
 def _encode_char(match: re.Match[str]) -> str:
-    return f"_u{ord(match.group()):04X}"
+    # `-u` + hex: no identifier holds a `-` (and `-` itself is encoded), so encoded names never meet plain ones
+    # and a repeat's `-2` suffix never meets an encoding.
+    return f"-u{ord(match.group()):04X}"
 
 
 def is_plain_anchor(text: str) -> bool:
-    """`text` has only characters that an anchor id keeps as they are ([A-Za-z0-9_.-])."""
+    """`text` has only characters that an anchor id keeps as they are ([A-Za-z0-9_.])."""
     return _ANCHOR_PLAIN.fullmatch(text) is not None
 
 
 def anchor_base(qualname: str, prefix: str = "sym-") -> str:
-    """The id of a name's first definition: `prefix` + the name, with characters outside [A-Za-z0-9_.-] encoded."""
+    """The id of a name's first definition: `prefix` + the name, with characters outside [A-Za-z0-9_.] encoded."""
     if _ANCHOR_UNSAFE.search(qualname) is None:
         return prefix + qualname
     return prefix + _ANCHOR_UNSAFE.sub(_encode_char, qualname)
