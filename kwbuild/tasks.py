@@ -262,6 +262,8 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
 
     def task_page() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "keyword and documentation pages of each source file"}
+        if builders.pages.planned is None and builders.pages.on_links is not None:
+            builders.pages.on_links()  # the links were up to date: start the page pool now
         planned = builders.pages.planned
         yield from page_tasks(plan, builders, planned if planned is not None else stale_pages(plan))
 
@@ -474,7 +476,9 @@ def _no_entry_points(group: str) -> tuple[()]:
 
 
 def _prefetch_pages(plan: Plan, builders: Builders) -> None:
-    """Once the links are written: render the pages that will probably be stale on the pool."""
+    """Once the links are known: render the pages that will probably be stale on the pool (once per build)."""
+    if builders.pages.planned is not None:
+        return
     tables = builders.tables
     if tables.prefetcher is not None:
         tables.prefetcher.close()
