@@ -262,7 +262,8 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
 
     def task_page() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "keyword and documentation pages of each source file"}
-        if builders.pages.planned is None and builders.pages.on_links is not None:
+        lazy = plan.candidates is not None  # created after the links task (create_after), not at load time
+        if lazy and builders.pages.planned is None and builders.pages.on_links is not None:
             builders.pages.on_links()  # the links were up to date: start the page pool now
         planned = builders.pages.planned
         yield from page_tasks(plan, builders, planned if planned is not None else stale_pages(plan))
