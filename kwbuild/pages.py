@@ -194,7 +194,7 @@ class PageBuilder:
             anchors = anchor_ids([s[1] for s in digest.symbols])
             for symbol, anchor in zip(digest.symbols, anchors, strict=True):
                 entries.append((symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor))
-        return self._write_set("keywords", render_keyword_index(entries))
+        return self._write_set("keywords", render_keyword_index(entries, self.ctx))
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""
