@@ -63,12 +63,10 @@ class BuildStats:
     pages_written: int = 0
     vanished: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # tables rewritten since the digest store last looked
-    tables_changed: list[str] = field(default_factory=list)  # every table rewritten by this build
 
     def record(self, outcome: Outcome) -> None:
         if outcome.written:
             self.written.append(outcome.rel)
-            self.tables_changed.append(outcome.rel)
         self.parsed += outcome.status == PARSED
         self.cache_hits += outcome.status == CACHED
         self.oversized += outcome.status == SKIPPED
@@ -119,13 +117,11 @@ def _cached_or_extracted(
     cached = cache.get(key)
     if cached is not None and not recompute:
         return cached, False, None
-    fresh, _stored = _extracted(data, digest, language, pending, key)
+    fresh = _extracted(data, digest, language, pending, key)
     return fresh, True, key if cached is not None and cached != fresh else None
 
 
-def _extracted(
-    data: bytes, digest: str, language: str, pending: list[tuple[str, bytes]], key: str
-) -> tuple[Table, bool]:
+def _extracted(data: bytes, digest: str, language: str, pending: list[tuple[str, bytes]], key: str) -> Table:
     """A fresh table from the extractor; queued for the cache unless the extractor failed."""
     extractor = EXTRACTORS[language]
     try:
@@ -133,10 +129,10 @@ def _extracted(
     except Exception as error:  # an extractor bug must not stop the build: record it, do not cache it
         log.error("extractor %s failed on a file (hash %s):\n%s", extractor.NAME, digest, traceback.format_exc())
         extracted = _failed_extraction(language, f"internal extractor error: {error!r}")
-        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), False
+        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted)
     table = make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted)
     pending.append((key, jsonio.dumps(table)))
-    return table, True
+    return table
 
 
 def unreadable_table(language: str, error: OSError) -> Table:

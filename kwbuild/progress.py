@@ -25,7 +25,6 @@ class ProgressReporter:
         self.failures: list[str] = []
         self._last_draw = 0.0
         self._last_step = -1
-        self.plan: Any = None
 
     # doit's reporter interface -------------------------------------------------------------------
     def initialize(self, tasks: Any, selected_tasks: Any) -> None:

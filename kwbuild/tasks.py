@@ -337,8 +337,6 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
         _check_doit_db(config.layout)
         plan = make_plan(config, use_snapshot=not full)
         builders = make_builders(config)
-        if reporter is not None:
-            reporter.plan = plan
         exit_code = _run_doit(plan, builders, reporter)
         _remove_stale_outputs(plan, builders.tables)
         if exit_code == 0:
