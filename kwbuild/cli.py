@@ -84,6 +84,16 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "--max-file-size", type=int, metavar="BYTES", help="record larger files without parsing them (default 16 MiB)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--executor", choices=("local", "dask"), default="local", help="where cache misses are extracted"
+    )
+    parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler (tcp://HOST:8786; default: a local one)")
+    parser.add_argument("--remote-cache", metavar="URL", help="ask this `kwbuild serve` for cache misses first")
+    parser.add_argument(
+        "--remote-cache-push",
+        action="store_true",
+        help="send new cache entries to --remote-cache (token in $KWBUILD_REMOTE_CACHE_TOKEN)",
+    )
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -99,6 +109,10 @@ def _config(args: argparse.Namespace) -> Any:
         source_url=args.source_url,
         include_source=args.include_source,
         max_file_size=args.max_file_size,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        remote_cache=args.remote_cache,
+        remote_push=args.remote_cache_push,
     )
 
 

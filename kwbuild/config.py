@@ -33,6 +33,11 @@ class BuildConfig:
     include_source: bool = False
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     recompute: bool = False  # --no-cache
+    executor: str = "local"  # "local" (process pool) or "dask" (cache misses extracted on a Dask cluster)
+    scheduler: str | None = None  # the Dask scheduler's address; None with "dask": a local cluster
+    remote_cache: str | None = None  # URL of a `kwbuild serve` that shares its content cache
+    remote_push: bool = False  # also send this build's new entries to the remote cache
+    remote_token: str | None = None  # the push token ($KWBUILD_REMOTE_CACHE_TOKEN)
 
     @property
     def layout(self) -> Layout:
@@ -58,6 +63,10 @@ def make_config(
     source_url: str | None = None,
     include_source: bool | None = None,
     max_file_size: int | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    remote_cache: str | None = None,
+    remote_push: bool = False,
 ) -> BuildConfig:
     """Validate the settings and read the tree's `[tool.kwbuild]`."""
     root_path = Path(root).expanduser()
@@ -85,7 +94,28 @@ def make_config(
     if not isinstance(cap, int) or cap < 0:
         raise UsageError(f"the file size cap must be a whole number of bytes (0: none), not {cap!r}")
     cores = jobs or (os.cpu_count() or 1)
-    return BuildConfig(root_path, out_path, cache_path, cores, rules, url or None, paste, cap)
+    if scheduler is not None and executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    token = os.environ.get("KWBUILD_REMOTE_CACHE_TOKEN") or None
+    if remote_push and (remote_cache is None or token is None):
+        raise UsageError("--remote-cache-push needs --remote-cache URL and $KWBUILD_REMOTE_CACHE_TOKEN")
+    if remote_cache is not None and not remote_cache.startswith(("http://", "https://")):
+        raise UsageError(f"--remote-cache must be an http:// or https:// URL, not {remote_cache!r}")
+    return BuildConfig(
+        root_path,
+        out_path,
+        cache_path,
+        cores,
+        rules,
+        url or None,
+        paste,
+        cap,
+        executor=executor,
+        scheduler=scheduler,
+        remote_cache=remote_cache,
+        remote_push=remote_push,
+        remote_token=token,
+    )
 
 
 def _suffixes(table: object, root: Path) -> tuple[tuple[str, str], ...]:

@@ -133,9 +133,19 @@ class Builders:
 
 def make_builders(config: BuildConfig) -> Builders:
     layout = config.layout
-    tables = TableBuilder(layout, ContentCache(config.cache))
+    tables = TableBuilder(layout, content_cache(config))
     ctx = PageContext(source_url=config.source_url, include_source=config.include_source, source_text=None)
     return Builders(tables, PageBuilder(layout, str(config.root), tables.view, tables.stats, ctx))
+
+
+def content_cache(config: BuildConfig) -> ContentCache:
+    """The build's content cache: the local one, behind a remote one when `--remote-cache` is given."""
+    local = ContentCache(config.cache)
+    if config.remote_cache is None:
+        return local
+    from kwbuild.remote import RemoteCache
+
+    return RemoteCache(local, config.remote_cache, push=config.remote_push, token=config.remote_token)
 
 
 # --- task definitions --------------------------------------------------------------------------------------------
@@ -436,7 +446,11 @@ class _Freshen:
 def _run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
     tables = builders.tables
     jobs = [plan.job(s.rel, s.language) for s in plan.discovery.sources if plan.is_candidate(s.rel)]
-    if plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
+    if plan.config.executor == "dask" and jobs:
+        from kwbuild.distributed import DaskPrefetcher
+
+        tables.prefetcher = DaskPrefetcher(jobs, tables.cache, plan.config, tables.stats.record)
+    elif plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
         tables.prefetcher = Prefetcher(jobs, build_table_files, tables.cache, plan.config.jobs, tables.stats.record)
     builders.pages.on_links = lambda: _prefetch_pages(plan, builders)
     try:
