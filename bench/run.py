@@ -1,11 +1,14 @@
-"""Benchmark `kwbuild build` on the torch .py tree, each scenario beside a reference measured in the same run.
+"""Benchmark `kwbuild build` on a tree (torch's), each scenario beside references measured in the same run.
 
-Usage: python bench/run.py [--corpus DIR] [--jobs N] [--repeat K] [--cold-repeat K] [--json FILE]
+Usage: python bench/run.py [--corpus DIR] [--target PATH ...] [--jobs N] [--repeat K] [--cold-repeat K]
+                           [--no-griffe] [--json FILE]
 
-References: the one-core parse floor (`ast.parse` of every .py/.pyi file in a fresh interpreter, timing the
-parse loop only) and the interpreter's start-up (`python -c pass`). kwbuild runs as a real subprocess. Memory
-is the peak, over 20 ms samples, of the process tree's summed RSS (and PSS), plus the largest single process
-as wait4 reports it (what `/usr/bin/time -f %M` prints). The target file is edited during the run and restored.
+References: the one-core parse floor (in one fresh interpreter, parse loops only: `ast.parse` of every
+.py/.pyi file plus tree-sitter-cpp of every file with one of kwbuild's C/C++ suffixes), the interpreter's
+start-up (`python -c pass`), `ctags -R` over the tree and `griffe dump` (static) of the package. kwbuild runs
+as a real subprocess. Memory is the peak, over 20 ms samples, of the process tree's summed RSS (and PSS), plus
+the largest single process as wait4 reports it (what `/usr/bin/time -f %M` prints). The target files (one
+Python, one C/C++ header by default) are touched and edited during the run and restored, bytes and mtime.
 """
 
 from __future__ import annotations
@@ -31,30 +34,49 @@ DEFAULT_CORPUS = BENCH / "corpus" / "torch-py"
 DEFAULT_WORK = BENCH / "results" / "work"
 WORK_MARKER = ".kwbuild-bench"
 WHEEL = "torch==2.13.0"
-TARGET = "torch/_inductor/ir.py"
-ADDED = "def _kwbuild_bench_added():\n    return {n}\n"
+TARGETS = ("torch/_inductor/ir.py", "torch/include/c10/core/TensorImpl.h")
+ADDED = {  # appended to the target: one new symbol
+    "py": "def _kwbuild_bench_added_{n}():\n    return {n}\n",
+    "C++": "inline int kwbuild_bench_added_{n}() {{ return {n}; }}\n",
+}
 
 FLOOR_CODE = """
 import ast, json, os, sys, time
-blobs = []
+py_suffixes, cpp_suffixes = (tuple(json.loads(arg)) for arg in sys.argv[2:4])
+py, cpp = [], []
 for folder, _, names in os.walk(sys.argv[1]):
     for name in names:
-        if name.endswith(('.py', '.pyi')):
+        suffix = os.path.splitext(name)[1].lower()
+        if suffix in py_suffixes or suffix in cpp_suffixes:
             with open(os.path.join(folder, name), 'rb') as handle:
-                blobs.append(handle.read())
+                (py if suffix in py_suffixes else cpp).append(handle.read())
 errors, start, cpu = 0, time.perf_counter(), time.process_time()
-for data in blobs:
+for data in py:
     try:
         ast.parse(data)
     except (SyntaxError, ValueError):
         errors += 1
-seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-print(json.dumps({'seconds': seconds, 'cpu': cpu, 'files': len(blobs), 'errors': errors}))
+py_seconds, py_cpu = time.perf_counter() - start, time.process_time() - cpu
+cpp_seconds = cpp_cpu = 0.0
+if cpp:
+    import tree_sitter_cpp
+    from tree_sitter import Language, Parser
+    parser = Parser(Language(tree_sitter_cpp.language()))
+    start, cpu = time.perf_counter(), time.process_time()
+    for data in cpp:
+        parser.parse(data)
+    cpp_seconds, cpp_cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({'seconds': py_seconds + cpp_seconds, 'cpu': py_cpu + cpp_cpu, 'py_seconds': py_seconds,
+                  'cpp_seconds': cpp_seconds, 'files': len(py) + len(cpp), 'py_files': len(py),
+                  'cpp_files': len(cpp), 'errors': errors}))
 """
 
 
 RUN_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-"""Runs as a user's shell would: this sandbox sets PYTHONDONTWRITEBYTECODE, which recompiles every module each run."""
+"""Runs as a user's shell would: this sandbox sets PYTHONDONTWRITEBYTECODE, which recompiles every module each run.
+Every run starts in the work folder, so that `python -m`/`-c` do not import kwbuild from the current folder: to
+measure a fixed commit while the checkout changes, `git archive COMMIT kwbuild | tar -x -C DIR` and set
+PYTHONPATH=DIR (it comes before the editable install)."""
 
 
 @dataclass
@@ -68,6 +90,7 @@ class Run:
     tree_pss_mb: float = 0.0
     max_rss_mb: float = 0.0
     others: float = 0.0  # cores busy with other processes meanwhile: the machine is shared
+    load: float = 0.0  # the 1-minute load average when the run started (what `uptime` prints first)
 
 
 @dataclass
@@ -83,6 +106,10 @@ class Scenario:
     @property
     def median(self) -> float:
         return statistics.median(run.seconds for run in self.runs)
+
+    @property
+    def is_build(self) -> bool:
+        return all("parsed" in run.summary for run in self.runs)
 
 
 # ---------------------------------------------------------------------------------------------------- corpus
@@ -107,12 +134,29 @@ def prepare_corpus(corpus: Path) -> None:
     partial.rename(corpus)  # only a complete extraction counts as ready
 
 
-def find_target(corpus: Path, target: str) -> Path:
+def find_target(corpus: Path, target: str) -> Path | None:
     """`target` under the corpus, or without its first part (for a corpus that is torch/ itself)."""
     for candidate in (corpus / target, corpus / target.partition("/")[2]):
         if candidate.is_file():
             return candidate
-    raise SystemExit(f"bench: {target} not found under {corpus}")
+    return None
+
+
+def target_language(path: Path) -> str:
+    return "py" if path.suffix in (".py", ".pyi") else "C++"
+
+
+def edit_body(path: Path, data: bytes, stamp: int) -> bytes:
+    """The file's bytes with one int literal inside a function body changed by `stamp`: same lines, same symbols."""
+    edited = edit_literal(data.decode("utf-8"), stamp).encode() if target_language(path) == "py" else None
+    edited = edited if edited is not None else edit_cpp_literal(data, stamp)
+    assert edited.count(b"\n") == data.count(b"\n") and edited != data
+    return edited
+
+
+def add_symbol(path: Path, data: bytes, stamp: int) -> bytes:
+    """The file's bytes with one top-level function appended."""
+    return data + (b"" if data.endswith(b"\n") else b"\n") + ADDED[target_language(path)].format(n=stamp).encode()
 
 
 def edit_literal(source: str, stamp: int) -> str:
@@ -128,6 +172,34 @@ def edit_literal(source: str, stamp: int) -> str:
                 lines[node.lineno - 1] = (head + str(node.value + stamp).encode() + tail).decode()
                 return "".join(lines)
     raise SystemExit("bench: no int literal inside a function body of the target file")
+
+
+def edit_cpp_literal(data: bytes, stamp: int) -> bytes:
+    """`data` with the first decimal literal inside a function body (an inline function in a header) changed."""
+    import tree_sitter_cpp
+    from tree_sitter import Language, Node, Parser
+
+    def first(node: Node, kind: str) -> Node | None:  # depth-first, in source order
+        stack = [node]
+        while stack:
+            node = stack.pop()
+            if node.type == kind and (kind != "number_literal" or (node.text or b"").isdigit()):
+                return node
+            if node.type == kind == "function_definition":
+                continue  # a definition without a literal: look past it
+            stack.extend(reversed(node.children))
+        return None
+
+    stack = [Parser(Language(tree_sitter_cpp.language())).parse(data).root_node]
+    while stack:
+        node = stack.pop()
+        body = node.child_by_field_name("body") if node.type == "function_definition" else None
+        literal = first(body, "number_literal") if body is not None else None
+        if literal is not None:
+            value = str(int(literal.text or b"0") + stamp).encode()
+            return data[: literal.start_byte] + value + data[literal.end_byte :]
+        stack.extend(reversed(node.children))
+    raise SystemExit("bench: no decimal literal inside a function body of the target header")
 
 
 # ------------------------------------------------------------------------------------------------- measuring
@@ -168,8 +240,9 @@ def timed(cmd: list[str], log: Path) -> tuple[Run, bytes]:
             peaks[:] = map(max, peaks, _tree_memory_kb(pid))
 
     with log.open("ab") as err:
+        load = os.getloadavg()[0]
         start, busy = time.perf_counter(), _busy_seconds()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=RUN_ENV)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=RUN_ENV, cwd=log.parent)
         sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
         sampler.start()
         out = proc.stdout.read() if proc.stdout else b""
@@ -181,8 +254,15 @@ def timed(cmd: list[str], log: Path) -> tuple[Run, bytes]:
     if proc.returncode != 0:
         raise SystemExit(f"bench: {shlex.join(cmd)} exited {proc.returncode} (stderr in {log})")
     run = Run(seconds, usage.ru_utime + usage.ru_stime, tree_rss_mb=peaks[0] / 1024, tree_pss_mb=peaks[1] / 1024)
-    run.max_rss_mb, run.others = usage.ru_maxrss / 1024, max(0.0, busy - run.cpu) / seconds
+    run.max_rss_mb, run.others, run.load = usage.ru_maxrss / 1024, max(0.0, busy - run.cpu) / seconds, load
     return run, out
+
+
+def _script(name: str) -> list[str] | None:
+    """A console script beside this interpreter (the real entry point, not a pyenv shim), else on PATH."""
+    script = Path(sys.executable).with_name(name)
+    found = str(script) if script.is_file() else shutil.which(name)
+    return [found] if found else None
 
 
 class Bench:
@@ -190,9 +270,7 @@ class Bench:
 
     def __init__(self, corpus: Path, work: Path, jobs: int) -> None:
         self.corpus, self.work, self.jobs = corpus, work, jobs
-        script = Path(sys.executable).with_name("kwbuild")  # the real entry point, not a pyenv shim
-        found = str(script) if script.is_file() else shutil.which("kwbuild")
-        self.kwbuild = [found] if found else [sys.executable, "-m", "kwbuild.cli"]
+        self.kwbuild = _script("kwbuild") or [sys.executable, "-m", "kwbuild.cli"]
         self.log = work / "stderr.log"
 
     def command(self, out: str) -> list[str]:
@@ -208,13 +286,39 @@ class Bench:
         return run
 
     def floor(self) -> Run:
-        run, out = timed([sys.executable, "-c", FLOOR_CODE, str(self.corpus)], self.log)
+        from kwbuild.extract import SUFFIXES  # the registry: the floor parses exactly the files kwbuild extracts
+
+        suffixes = [
+            json.dumps([s for s, language in SUFFIXES.items() if language == name]) for name in ("python", "cpp")
+        ]
+        run, out = timed([sys.executable, "-c", FLOOR_CODE, str(self.corpus), *suffixes], self.log)
         run.summary = json.loads(out)
-        run.seconds, run.cpu = run.summary["seconds"], run.summary["cpu"]  # the parse loop only
+        run.seconds, run.cpu = run.summary["seconds"], run.summary["cpu"]  # the parse loops only
         return run
 
     def startup(self) -> Run:
         return timed([sys.executable, "-c", "pass"], self.log)[0]
+
+    def ctags_command(self) -> list[str]:
+        return ["ctags", "-R", "-f", str(self.work / "tags"), str(self.corpus)]
+
+    def ctags(self) -> Run:
+        return timed(self.ctags_command(), self.log)[0]
+
+    def griffe_command(self) -> list[str] | None:
+        """`griffe dump` of the corpus's package, static (-X: no import of compiled modules), or None."""
+        if (self.corpus / "__init__.py").is_file():
+            search, package = self.corpus.parent, self.corpus.name
+        else:
+            found = sorted(p.name for p in self.corpus.iterdir() if (p / "__init__.py").is_file())
+            if len(found) != 1:
+                return None
+            search, package = self.corpus, found[0]
+        griffe = _script("griffe") or [sys.executable, "-m", "griffe"]
+        return [*griffe, "dump", "-X", "-s", str(search), package, "-o", str(self.work / "griffe.json")]
+
+    def griffe(self, command: list[str]) -> Run:
+        return timed(command, self.log)[0]
 
     def fresh(self, *names: str) -> None:
         for name in names:
@@ -223,36 +327,48 @@ class Bench:
 
 # ------------------------------------------------------------------------------------------------- scenarios
 
+LIMITS = {"noop": 0.3, "touch": 0.3, "body edit": 0.6, "add symbol": 1.0, "render all pages": 1.5,
+          "warm cache, fresh out": 3.0}  # fmt: skip
+MEMORY_MB = 400
 
-def run_scenarios(bench: Bench, target: Path, repeat: int, cold_repeat: int) -> dict[str, Scenario]:
-    names = ("floor", "startup", "cold", "noop", "touch", "body edit", "add symbol", "render all pages",
-             "warm cache, fresh out")  # fmt: skip
-    s = {name: Scenario(name) for name in names}
-    original = target.read_bytes()
-    text = original.decode("utf-8")
-    for _ in range(cold_repeat):  # floor and cold interleaved: both see the same machine
-        _record(s["floor"], bench.floor())
+
+def run_scenarios(
+    bench: Bench, targets: list[Path], repeat: int, cold_repeat: int, griffe: bool
+) -> dict[str, Scenario]:
+    s: dict[str, Scenario] = {}
+
+    def scenario(name: str) -> Scenario:
+        return s.setdefault(name, Scenario(name))
+
+    for _ in range(cold_repeat):  # floor, ctags and cold interleaved: all see the same machine
+        _record(scenario("floor"), bench.floor())
+        _record(scenario("ctags -R"), bench.ctags())
         bench.fresh("out", "cache")
-        _record(s["cold"], bench.build())
+        _record(scenario("cold"), bench.build())
+    griffe_command = bench.griffe_command() if griffe else None
+    if griffe_command:
+        _record(scenario("griffe dump"), bench.griffe(griffe_command))  # once: ~40 s and > 1 GB
     for _ in range(repeat):
-        _record(s["startup"], bench.startup())
-        _record(s["noop"], bench.build(), parsed=0, tables_written=0, pages_written=0)
-    for _ in range(repeat):
-        os.utime(target)
-        _record(s["touch"], bench.build(), parsed=0)
-    for rep in range(repeat):  # a new literal each time: the content cache has never seen it
-        edited = edit_literal(text, stamp=rep + 1)
-        assert edited.count("\n") == text.count("\n")
-        _changed_build(bench, target, edited.encode(), original, s["body edit"])
-    for rep in range(repeat):
-        added = text + ("" if text.endswith("\n") else "\n") + ADDED.format(n=rep + 1)
-        _changed_build(bench, target, added.encode(), original, s["add symbol"])
+        _record(scenario("startup"), bench.startup())
+        _record(scenario("noop"), bench.build(), parsed=0, tables_written=0, pages_written=0)
+    for target in targets:
+        for _ in range(repeat):
+            os.utime(target)
+            _record(scenario(f"touch ({target_language(target)})"), bench.build(), parsed=0)
+    for target in targets:
+        original, language = target.read_bytes(), target_language(target)
+        for rep in range(repeat):  # a new literal each time: the content cache has never seen it
+            edited = edit_body(target, original, stamp=rep + 1)
+            _changed_build(bench, target, edited, original, scenario(f"body edit ({language})"))
+        for rep in range(repeat):
+            added = add_symbol(target, original, stamp=rep + 1)
+            _changed_build(bench, target, added, original, scenario(f"add symbol ({language})"))
     for _ in range(repeat):  # every page again from the tables of the last build
         shutil.rmtree(bench.work / "out" / "docs")
-        _record(s["render all pages"], bench.build(), parsed=0, tables_written=0)
+        _record(scenario("render all pages"), bench.build(), parsed=0, tables_written=0)
     for _ in range(repeat):
         bench.fresh("out-warm")
-        _record(s["warm cache, fresh out"], bench.build("out-warm"), parsed=0)
+        _record(scenario("warm cache, fresh out"), bench.build("out-warm"), parsed=0)
     return s
 
 
@@ -269,7 +385,8 @@ def _changed_build(bench: Bench, target: Path, data: bytes, original: bytes, sce
 def _record(scenario: Scenario, run: Run, **wanted: int) -> None:
     scenario.runs.append(run)
     scenario.failures += _unexpected(run, **wanted)
-    print(f"bench: {scenario.name:<22} {run.seconds:7.3f} s {json.dumps(run.summary)}", file=sys.stderr)
+    line = f"bench: {scenario.name:<22} {run.seconds:7.3f} s load {run.load:.2f} {json.dumps(run.summary)}"
+    print(line, file=sys.stderr, flush=True)
 
 
 def _unexpected(run: Run, **wanted: int) -> list[str]:
@@ -279,33 +396,39 @@ def _unexpected(run: Run, **wanted: int) -> list[str]:
 def judge(s: dict[str, Scenario]) -> None:
     """Attach references and goals; record the goals missed (by the median) as failures."""
     cold = s["cold"]
-    cold.reference, cold.goal = "floor", "≤ 0.55 of floor, ≤ 400 MB"
+    cold.reference, cold.goal = "floor", f"≤ 0.55 of floor, ≤ {MEMORY_MB} MB"
     if cold.median > 0.55 * s["floor"].median:
         cold.failures.append("ratio")
-    if max(run.tree_rss_mb for run in cold.runs) > 400:
-        cold.failures.append("memory")
-    limits = (("noop", 0.3), ("touch", 0.3), ("body edit", 0.6), ("add symbol", 1.0), ("render all pages", 1.5))
-    for name, limit in limits:
-        s[name].reference, s[name].goal = "startup", f"≤ {limit} s"
-        if s[name].median > limit:
-            s[name].failures.append("time")
-    s["warm cache, fresh out"].reference, s["warm cache, fresh out"].goal = "floor", "parsed=0"
+    for sc in s.values():
+        kind = sc.name.partition(" (")[0]
+        if kind in LIMITS:
+            sc.reference = "floor" if kind == "warm cache, fresh out" else "startup"
+            sc.goal = f"≤ {LIMITS[kind]} s" + ("" if sc is cold else f", ≤ {MEMORY_MB} MB")
+            if sc.median > LIMITS[kind]:
+                sc.failures.append("time")
+        if sc.is_build and max(run.tree_rss_mb for run in sc.runs) > MEMORY_MB:
+            sc.failures.append("memory")
 
 
 # -------------------------------------------------------------------------------------------------- reporting
 
 
 def render_table(s: dict[str, Scenario]) -> str:
-    head = "| scenario | wall s (median / min) | CPU s | in-process s | others | reference s | ratio | goal | result |"
-    rows = [head, "|---|---|---|---|---|---|---|---|---|", *(_row(sc, s.get(sc.reference)) for sc in s.values())]
-    cold, floor = s["cold"].runs, s["floor"].runs[0].summary
-    peak = {key: max(getattr(r, key) for r in cold) for key in ("tree_rss_mb", "tree_pss_mb", "max_rss_mb")}
+    head = ("| scenario | wall s (median / min) | CPU s | in-process s | peak MB (RSS sum / PSS) | load | others "
+            "| reference s | ratio | goal | result |")  # fmt: skip
+    rows = [
+        head,
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *(_row(sc, s.get(sc.reference)) for sc in s.values()),
+    ]
+    floor = s["floor"].runs[0].summary
     rows += [
-        f"\nCold build memory peaks: process tree RSS sum {peak['tree_rss_mb']:.0f} MB (the goal's measure), "
-        f"PSS sum {peak['tree_pss_mb']:.0f} MB, largest single process {peak['max_rss_mb']:.0f} MB.",
-        f"Corpus: {floor['files']} .py/.pyi files for the floor ({floor['errors']} not parsable), "
-        f"{cold[0].summary['files']} for kwbuild. CPU s: user+system of the whole process tree; "
-        "others: cores busy with other processes meanwhile (median).",
+        f"\nFloor: {floor['py_files']} .py/.pyi files, ast.parse {floor['py_seconds']:.2f} s "
+        f"({floor['errors']} not parsable) + {floor['cpp_files']} C/C++ files, tree-sitter-cpp "
+        f"{floor['cpp_seconds']:.2f} s; {s['cold'].runs[0].summary['files']} files for kwbuild. "
+        "CPU s: user+system of the whole process tree; peak MB: the process tree's summed RSS and PSS (max over "
+        "runs); load: 1-minute load average at the start (median); others: cores busy with other processes "
+        "meanwhile (median).",
     ]
     return "\n".join(rows)
 
@@ -317,6 +440,8 @@ def _row(sc: Scenario, ref: Scenario | None) -> str:
         f"{sc.median:.3f} / {min(run.seconds for run in sc.runs):.3f}",
         f"{statistics.median(run.cpu for run in sc.runs):.3f}",
         f"{statistics.median(inner):.3f}" if inner else "",
+        f"{max(r.tree_rss_mb for r in sc.runs):.0f} / {max(r.tree_pss_mb for r in sc.runs):.0f}",
+        f"{statistics.median(run.load for run in sc.runs):.2f}",
         f"{statistics.median(run.others for run in sc.runs):.2f}",
         f"{ref.median:.3f} ({ref.name})" if ref else "",
         f"{sc.median / ref.median:.2f}" if ref else "",
@@ -324,6 +449,41 @@ def _row(sc: Scenario, ref: Scenario | None) -> str:
         ("FAIL: " + ", ".join(sc.failures) if sc.failures else "pass") if sc.goal else "",
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def render_goals(s: dict[str, Scenario], command: str) -> str:
+    """The issue's table: each measure, its goal, kwbuild's figure, the references' figures, the command."""
+    floor, cold, startup = s["floor"], s["cold"], s["startup"]
+    info = floor.runs[0].summary
+    refs = [f"floor {floor.median:.1f} s (ast {info['py_seconds']:.1f} + tree-sitter {info['cpp_seconds']:.1f})"]
+    refs += [f"{name} {s[name].median:.1f} s" for name in ("ctags -R", "griffe dump") if name in s]
+    rows = ["| measure | goal | kwbuild | references (same run) | command |", "|---|---|---|---|---|"]
+    cpu = statistics.median(run.cpu for run in cold.runs)
+    figure = (
+        f"{cold.median:.1f} s = {cold.median / floor.median:.2f}x floor (CPU {cpu:.1f} s = {cpu / info['cpu']:.2f}x)"
+    )
+    rows.append(f"| cold build | ≤ 0.55x floor | {figure} | {'; '.join(refs)} | `{command}` |")
+    for sc in s.values():
+        kind = sc.name.partition(" (")[0]
+        if kind not in LIMITS:
+            continue
+        inner = statistics.median(run.summary["seconds"] for run in sc.runs)
+        ref = (
+            f"ctags -R {s['ctags -R'].median:.1f} s"
+            if sc.reference == "floor"
+            else f"python start-up {startup.median:.3f} s"
+        )
+        rows.append(
+            f"| {sc.name} | ≤ {LIMITS[kind]} s | {sc.median:.2f} s ({inner:.2f} s in-process) | {ref} | `{command}` |"
+        )
+    peak = max((sc for sc in s.values() if sc.is_build), key=lambda sc: max(r.tree_rss_mb for r in sc.runs))
+    run = max(peak.runs, key=lambda r: r.tree_rss_mb)
+    refs = [
+        f"{name} {max(r.max_rss_mb for r in s[name].runs):.0f} MB" for name in ("ctags -R", "griffe dump") if name in s
+    ]
+    figure = f"{run.tree_rss_mb:.0f} MB RSS sum ({run.tree_pss_mb:.0f} PSS, largest process {run.max_rss_mb:.0f})"
+    rows.append(f"| peak memory | ≤ {MEMORY_MB} MB | {figure} in '{peak.name}' | {'; '.join(refs)} | `{command}` |")
+    return "\n".join(rows)
 
 
 # ------------------------------------------------------------------------------------------------------ main
@@ -338,36 +498,76 @@ def reset_work(work: Path) -> None:
     (work / WORK_MARKER).touch()
 
 
+def resolve_targets(corpus: Path, wanted: list[str] | None) -> list[Path]:
+    """The files to touch and edit: those asked for (each must exist), or the defaults found in the corpus."""
+    found = [(name, find_target(corpus, name)) for name in wanted or TARGETS]
+    missing = [name for name, path in found if path is None]
+    if wanted and missing:
+        raise SystemExit(f"bench: {', '.join(missing)} not found under {corpus}")
+    targets = [path for _, path in found if path is not None]
+    if not targets:
+        raise SystemExit(f"bench: none of {', '.join(TARGETS)} under {corpus}: pass --target")
+    return targets
+
+
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="tree (default: %(default)s)")
-    parser.add_argument("--target", default=TARGET, help="file to touch and edit (default: %(default)s)")
+    parser.add_argument("--target", action="append", help=f"file to touch and edit, repeatable (default: {TARGETS})")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="outputs and cache (emptied first)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="kwbuild -j (default: cores)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (default: 3)")
-    parser.add_argument("--cold-repeat", type=int, default=1, help="cold builds and floors (default: 1)")
+    parser.add_argument("--cold-repeat", type=int, default=1, help="cold builds, floors, ctags (default: 1)")
+    parser.add_argument("--no-griffe", action="store_true", help="skip the griffe reference (~40 s, > 1 GB)")
     parser.add_argument("--json", type=Path, help="write the raw numbers to this file")
+    parser.add_argument("--from-json", type=Path, help="print the tables of a run saved with --json; run nothing")
     return parser.parse_args()
+
+
+def load_json(path: Path) -> tuple[dict[str, Scenario], str]:
+    """The judged scenarios and the bench command of a run saved with --json."""
+    raw = json.loads(path.read_text())
+    scenarios = {}
+    for name, sc in raw["scenarios"].items():
+        runs = [Run(**run) for run in sc.pop("runs")]
+        scenarios[name] = Scenario(**{**sc, "runs": runs})
+    return scenarios, shlex.join(["python", "bench/run.py", *raw["argv"][1:]])
 
 
 def main() -> int:
     args = parse_args()
+    if args.from_json:
+        scenarios, command = load_json(args.from_json)
+        print(f"{render_table(scenarios)}\n\n{render_goals(scenarios, command)}")
+        return 1 if any(sc.failures for sc in scenarios.values()) else 0
     prepare_corpus(args.corpus)
     corpus = args.corpus.resolve()
-    target = find_target(corpus, args.target)
+    targets = resolve_targets(corpus, args.target)
     reset_work(args.work)
     bench = Bench(corpus, args.work.resolve(), args.jobs)
-    before = target.stat()
+    saved = {target: (target.read_bytes(), target.stat()) for target in targets}
+    loads = [os.getloadavg()]
     try:
-        scenarios = run_scenarios(bench, target, args.repeat, args.cold_repeat)
+        scenarios = run_scenarios(bench, targets, args.repeat, args.cold_repeat, not args.no_griffe)
     finally:
-        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # the bytes are restored already
+        for target, (data, before) in saved.items():
+            if target.read_bytes() != data:
+                target.write_bytes(data)
+            os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    loads.append(os.getloadavg())
     judge(scenarios)
+    command = shlex.join(["python", "bench/run.py", *sys.argv[1:]])
     print(render_table(scenarios))
-    print(f"\nkwbuild command: {shlex.join(bench.command('out'))}\nbench command: {shlex.join(sys.argv)}")
+    print("Load averages (1, 5, 15 min) at the start and the end: " + "; ".join(
+        ", ".join(f"{x:.2f}" for x in load) for load in loads))  # fmt: skip
+    print(f"\n{render_goals(scenarios, command)}")
+    print(f"\nkwbuild command: {shlex.join(bench.command('out'))}\nbench command: {command}")
+    print(f"ctags command: {shlex.join(bench.ctags_command())}")
+    if "griffe dump" in scenarios:
+        print(f"griffe command: {shlex.join(bench.griffe_command() or [])}")
     if args.json:
         raw = {name: asdict(sc) for name, sc in scenarios.items()}
-        meta = {"command": bench.command("out"), "argv": sys.argv, "python": sys.version}
+        meta = {"command": bench.command("out"), "argv": sys.argv, "python": sys.version, "loads": loads}
         args.json.write_text(json.dumps({**meta, "scenarios": raw}, indent=2) + "\n")
     return 1 if any(sc.failures for sc in scenarios.values()) else 0
 
