@@ -103,9 +103,14 @@ def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str,
         table = place_table(oversized_table(data, job.language, job.max_size), job.rel, job.module)
         return Outcome(job.rel, SKIPPED, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
     cached, parsed, mismatch = _cached_or_extracted(data, job.language, cache, pending, job.recompute)
+    return write_table(job, cached, PARSED if parsed else CACHED, mismatch)
+
+
+def write_table(job: FileJob, cached: Table, status: str, mismatch: str | None = None) -> Outcome:
+    """Place a cached table at the job's path and write it unless the file already holds these bytes."""
     table = place_table(cached, job.rel, job.module)
     written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
-    return Outcome(job.rel, PARSED if parsed else CACHED, written, bool(table["errors"]), mismatch)
+    return Outcome(job.rel, status, written, bool(table["errors"]), mismatch)
 
 
 def _cached_or_extracted(
@@ -123,16 +128,26 @@ def _cached_or_extracted(
 
 def _extracted(data: bytes, digest: str, language: str, pending: list[tuple[str, bytes]], key: str) -> Table:
     """A fresh table from the extractor; queued for the cache unless the extractor failed."""
+    table, cacheable = extract_table(data, digest, language)
+    if cacheable:
+        pending.append((key, jsonio.dumps(table)))
+    return table
+
+
+def extract_table(data: bytes, digest: str, language: str) -> tuple[Table, bool]:
+    """The cached layer of a file's table, fresh from its extractor, and whether it may be cached.
+
+    Bytes in, table out: the local path and the Dask workers share it. An extractor that raises gives a table
+    recording the error, which must not be cached (the next build tries again).
+    """
     extractor = EXTRACTORS[language]
     try:
         extracted = extractor.extract(data)
     except Exception as error:  # an extractor bug must not stop the build: record it, do not cache it
         log.error("extractor %s failed on a file (hash %s):\n%s", extractor.NAME, digest, traceback.format_exc())
         extracted = _failed_extraction(language, f"internal extractor error: {error!r}")
-        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted)
-    table = make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted)
-    pending.append((key, jsonio.dumps(table)))
-    return table
+        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), False
+    return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), True
 
 
 def unreadable_table(language: str, error: OSError) -> Table:
