@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument(
+        "--cache", help="content cache shared at /api/cache (default: the per-user cache; pushes need a token)"
+    )
     serve.set_defaults(func=cmd_serve)
 
 
@@ -82,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     existing_layout(args.out)
-    run_server(args.out, host=args.host, port=args.port, workers=args.workers)
+    run_server(args.out, host=args.host, port=args.port, workers=args.workers, cache=args.cache)
     return 0
 
 

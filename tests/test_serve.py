@@ -425,4 +425,6 @@ def test_schemathesis_against_openapi(server: Server, tmp_path: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1].lower()
+    summary = result.stdout.split("SUMMARY")[-1].lower()
+    # POST /api/cache (a push) needs a token this server does not have: schemathesis warns that auth failed
+    assert "passed" in summary and "failed" not in summary.replace("authentication failed", "")

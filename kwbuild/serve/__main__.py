@@ -1,4 +1,4 @@
-"""`python -m kwbuild.serve --out DIR [--host H] [--port P] [--workers N]`: the same as `kwbuild serve`."""
+"""`python -m kwbuild.serve --out DIR [--host H] [--port P] [--workers N] [--cache DIR]`: as `kwbuild serve`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--cache", help="content cache shared at /api/cache (default: the per-user cache)")
     try:
         return cmd_serve(parser.parse_args(argv))
     except KwbuildError as error:

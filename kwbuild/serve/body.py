@@ -74,6 +74,7 @@ class Body:
     data: bytes
     content_type: bytes
     etag: bytes = b""
+    immutable: bool = False  # named by its content (a cache entry): cacheable for ever instead of `no-cache`
     _encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
     _headers: dict[str | None, list[tuple[bytes, bytes]]] = field(default_factory=dict, repr=False)
 

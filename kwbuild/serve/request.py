@@ -17,6 +17,7 @@ MAX_URL = 4096
 MAX_QUERY_VALUE = 1024
 MAX_QUERY_FIELDS = 16
 _BAD_SEGMENTS = frozenset({".", ".."})
+_READ_HEADERS = frozenset({b"accept-encoding", b"if-none-match", b"authorization", b"content-type", b"content-length"})
 
 
 class HttpError(Exception):
@@ -28,6 +29,14 @@ class HttpError(Exception):
         self.message = message
 
 
+class MethodNotAllowed(HttpError):
+    """Answered 405 with an `Allow` header naming the methods the resource has."""
+
+    def __init__(self, method: str, allow: str) -> None:
+        super().__init__(405, f"method {method[:16]} not allowed here (allowed: {allow})")
+        self.allow = allow
+
+
 @dataclass(frozen=True)
 class Request:
     """Method, decoded path segments, query parameters and the request headers that the server reads."""
@@ -37,6 +46,9 @@ class Request:
     query: Mapping[str, str]
     accept_encoding: bytes
     if_none_match: bytes | None
+    authorization: bytes | None = None
+    content_type: bytes = b""
+    content_length: int | None = None  # None when absent or not a number
 
     @property
     def head(self) -> bool:
@@ -51,13 +63,17 @@ def parse_request(scope: Mapping[str, object]) -> Request:
     assert isinstance(query_string, bytes)
     if len(raw_path) + len(query_string) > MAX_URL:
         raise HttpError(400, f"URL longer than {MAX_URL} bytes")
-    accept_encoding, if_none_match = _headers(scope.get("headers", ()))
+    headers = _headers(scope.get("headers", ()))
+    length = headers.get(b"content-length", b"")
     return Request(
         method=str(scope.get("method", "GET")),
         segments=split_path(raw_path),
         query=parse_query_string(query_string) if query_string else {},
-        accept_encoding=accept_encoding,
-        if_none_match=if_none_match,
+        accept_encoding=headers.get(b"accept-encoding", b""),
+        if_none_match=headers.get(b"if-none-match"),
+        authorization=headers.get(b"authorization"),
+        content_type=headers.get(b"content-type", b""),
+        content_length=int(length) if length.isdigit() and len(length) < 19 else None,
     )
 
 
@@ -114,15 +130,13 @@ def parse_query_string(query_string: bytes) -> dict[str, str]:
     return query
 
 
-def _headers(headers: object) -> tuple[bytes, bytes | None]:
-    accept_encoding = b""
-    if_none_match = None
+def _headers(headers: object) -> dict[bytes, bytes]:
+    """The request headers the server reads (the first of each; ASGI gives lowercase names)."""
+    found: dict[bytes, bytes] = {}
     for name, value in headers:  # type: ignore[attr-defined]
-        if name == b"accept-encoding":
-            accept_encoding = value
-        elif name == b"if-none-match":
-            if_none_match = value
-    return accept_encoding, if_none_match
+        if name in _READ_HEADERS:
+            found.setdefault(name, value)
+    return found
 
 
 def int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
