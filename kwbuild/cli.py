@@ -128,8 +128,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from kwbuild.build import run_build
     from kwbuild.progress import ProgressReporter
-    from kwbuild.tasks import run_build
 
     config = _config(args)
     if args.no_cache:
@@ -158,7 +158,7 @@ def build_summary(result: Any) -> dict[str, Any]:
         "tables_written": stats.tables_written,
         "tables_removed": stats.tables_removed,
         "pages_written": stats.pages_written,
-        "errors": _files_with_errors(result.plan.config.layout),
+        "errors": result.plan.errors,
         "skipped": dict(sorted(discovery.skipped.items())),
         "vanished": len(stats.vanished),
         "oversized": stats.oversized,
@@ -174,14 +174,6 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['tables_written']} tables and {summary['pages_written']} pages written, "
         f"{summary['errors']} with errors, {skipped} skipped, {summary['seconds']:.2f} s"
     )
-
-
-def _files_with_errors(layout: Layout) -> int:
-    try:
-        manifest = jsonio.read_json(layout.manifest)
-    except (OSError, ValueError):
-        return 0
-    return int(manifest.get("totals", {}).get("files_with_errors", 0))
 
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:

@@ -93,12 +93,11 @@ class PageBuilder:
         self.links_written: list[str] = []
         self.prefetcher: Any = None
         self.on_links: Callable[[], None] | None = None  # kwbuild build: starts the page pool
-        self._by_path: tuple[View, dict[str, Digest]] | None = None
         self.planned: list[str] | None = None  # files whose page tasks this build creates, once known
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["prefetcher"] = state["on_links"] = state["_by_path"] = None
+        state["prefetcher"] = state["on_links"] = None
         return state
 
     def job(self, rel: str) -> PageJob:
@@ -116,7 +115,7 @@ class PageBuilder:
     def build_links(self, rels: list[str]) -> dict[str, Any]:
         """doit action: resolve every import of the tree; write each file's links if they changed."""
         view = self.view(rels)
-        if not view.unchanged(link_part) or not all(os.path.exists(self.layout.links_path(r)) for r in view.changes):
+        if not view.unchanged(link_part) or not all(os.path.exists(self.layout.links_path(r)) for r in rels):
             for rel, links in Linker(view.digests).link_all().items():
                 if jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links)):
                     self.links_written.append(rel)
@@ -141,11 +140,11 @@ class PageBuilder:
         self, folder: str, rels: list[str], subfolders: list[tuple[str, int]], all_rels: list[str]
     ) -> dict[str, Any]:
         """doit action of one folder's index page; `subfolders` are (path, files below it)."""
-        digests = self._digests_by_path(all_rels)
+        view = self.view(all_rels)  # digests decoded one by one: a folder reads a few of the tree's
         info = FolderInfo(
             path=folder,
-            subfolders=[self._subfolder_row(sub, count, digests) for sub, count in subfolders],
-            files=[_file_row(digests[rel]) for rel in rels if rel in digests],
+            subfolders=[self._subfolder_row(sub, count, view) for sub, count in subfolders],
+            files=[_file_row(digest) for rel in rels if (digest := view.digest(rel)) is not None],
             edges=self._edges(rels),
         )
         text = render_folder_index(info, self.ctx)
@@ -153,18 +152,13 @@ class PageBuilder:
         self.stats.pages_written += written
         return {"written": written}
 
-    def _digests_by_path(self, rels: list[str]) -> dict[str, Digest]:
-        view = self.view(rels)
-        if self._by_path is None or self._by_path[0] is not view:
-            self._by_path = (view, {d.path: d for d in view.digests})
-        return self._by_path[1]
-
-    def _subfolder_row(self, sub: str, files: int, digests: dict[str, Digest]) -> tuple[str, str, int, None]:
+    def _subfolder_row(self, sub: str, files: int, view: View) -> tuple[str, str, int, None]:
         """A subfolder: its summary (its `__init__` docstring, else its README) and how many files it holds.
 
         No symbol count: it would make every folder index above a file change whenever a symbol is added.
         """
-        init = next((digests[p] for p in (f"{sub}/__init__.py", f"{sub}/__init__.pyi") if p in digests), None)
+        inits = (view.digest(f"{sub}/__init__.py"), view.digest(f"{sub}/__init__.pyi"))
+        init = next((digest for digest in inits if digest is not None), None)
         summary = (init.docstring if init else None) or _readme_summary(os.path.join(self.root, sub)) or ""
         return sub.rpartition("/")[2], summary, files, None
 

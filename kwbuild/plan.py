@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kwbuild.builder import FileJob
 from kwbuild.config import BuildConfig
 from kwbuild.discover import Discovery, discover_sources
 from kwbuild.extract import versions_key
+from kwbuild.jsonio import TEMP_SUFFIX
+from kwbuild.layout import Layout
 from kwbuild.render import RENDER_VERSION
 from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.resolve import module_name, package_folders
@@ -35,6 +38,11 @@ class Plan:
     modules: dict[str, str | None]
     candidates: set[str] | None = None  # None: every file is a candidate
     snapshot: Snapshot | None = None
+    clean: bool = False  # the previous build finished successfully (no build was killed or failed since)
+    changed_outputs: set[str] = field(default_factory=set)  # folders with an output folder changed since then
+    errors: int = 0  # files with recorded errors, once the build knows
+    edited: list[str] = field(default_factory=list)  # outputs modified since the last build, not by kwbuild
+    docs_root_changed: bool = False  # a global page may have been deleted since the last build
     removed: list[str] = field(default_factory=list)
     rels: list[str] = field(default_factory=list)
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
@@ -67,6 +75,25 @@ class Plan:
         return self._file_counts
 
     @property
+    def nothing_to_do(self) -> bool:
+        """True when the sources and the output folders are exactly as the last successful build left them:
+        every task is up to date, proven by the snapshot alone (doit need not be asked)."""
+        return (
+            self.clean
+            and self.snapshot is not None
+            and not self.candidates
+            and not self.removed
+            and not self.changed_outputs
+            and len(self.snapshot.files) == len(self.rels)
+        )
+
+    @property
+    def trusted(self) -> bool:
+        """True when the last build succeeded and no output folder changed since: then every output of a file
+        that is not a candidate is exactly as that build left it, and the task layer only checks candidates."""
+        return self.clean and self.snapshot is not None and not self.changed_outputs
+
+    @property
     def added(self) -> list[str]:
         if self.snapshot is None:
             return list(self.rels)
@@ -79,17 +106,30 @@ class Plan:
         return sorted(set(_all_folders(self.snapshot.files)) - set(self.folders))
 
 
-def make_plan(config: BuildConfig, use_snapshot: bool) -> Plan:
-    """Discover the tree, name its modules, list its folders, and (with the snapshot) find what can be stale."""
+def make_plan(config: BuildConfig, use_snapshot: bool, clean: bool = False) -> Plan:
+    """Discover the tree, name its modules, list its folders, and (with the snapshot) find what can be stale.
+
+    `clean`: the previous build finished successfully, so an output folder whose mtime equals the snapshot's
+    still holds every output it had; otherwise each table's existence is checked."""
     discovery = discover_sources(config.root, config.rules)
     rels = [source.rel for source in discovery.sources]
-    packages = package_folders(rels)
-    modules = {rel: module_name(rel, packages, config.root_name) for rel in rels}
-    plan = Plan(config, discovery, modules, rels=rels)
+    previous = load_snapshot(config.layout.snapshot, snapshot_versions(config)) if use_snapshot else None
+    if previous is not None and len(previous.files) == len(rels) and all(rel in previous.files for rel in rels):
+        modules = {rel: previous.files[rel][2] for rel in rels}  # names depend only on the set of paths
+    else:
+        packages = package_folders(rels)
+        modules = {rel: module_name(rel, packages, config.root_name) for rel in rels}
+    plan = Plan(config, discovery, modules, rels=rels, clean=clean)
     plan.folders, plan.subfolders = _folder_tree(rels)
-    if use_snapshot:
-        _apply_snapshot(plan)
+    if previous is not None:
+        _apply_snapshot(plan, previous)
     return plan
+
+
+def snapshot_versions(config: BuildConfig) -> str:
+    """What a snapshot must have been taken under to be used: the build's versions and the tree's name (which
+    starts every module name)."""
+    return f"{build_versions(config)};root={config.root_name}"
 
 
 def _folder_tree(rels: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -114,22 +154,77 @@ def _all_folders(rels: object) -> set[str]:
     return folders
 
 
-def _apply_snapshot(plan: Plan) -> None:
+def _apply_snapshot(plan: Plan, previous: Snapshot) -> None:
     layout = plan.config.layout
-    previous = load_snapshot(layout.snapshot, build_versions(plan.config))
     plan.snapshot = previous
-    if previous is None:
-        return
+    stamps = output_stamps(layout, plan.folders)
+    moved = [key for key, mtime in stamps.items() if previous.outputs.get(key) != mtime]
+    plan.changed_outputs = {key.partition("/")[2] for key in moved}
+    plan.docs_root_changed = "docs/" in moved
+    if plan.clean and moved:  # outputs created, replaced or deleted since that build: which were modified?
+        plan.edited = edited_outputs(layout, moved, previous.finished_ns)
+    check_tables = plan.changed_outputs if plan.clean else None  # None: check every table
+    prefix = layout.table_path("")[: -len(".json")]
+    edited_tables = {path[len(prefix) : -len(".json")] for path in plan.edited if path.startswith(prefix)}
     candidates = set()
     for source in plan.discovery.sources:
-        entry = previous.files.get(source.rel)
-        if entry != (source.mtime_ns, source.size, plan.modules[source.rel]) or not os.path.exists(
-            layout.table_path(source.rel)
-        ):
-            candidates.add(source.rel)
+        rel = source.rel
+        changed = rel in edited_tables or previous.files.get(rel) != (source.mtime_ns, source.size, plan.modules[rel])
+        unsure = check_tables is None or rel.rpartition("/")[0] in check_tables
+        if changed or (unsure and not os.path.exists(layout.table_path(rel))):
+            candidates.add(rel)
     plan.candidates = candidates
     current = set(plan.modules)
     plan.removed = sorted(rel for rel in previous.files if rel not in current)
+
+
+OUTPUT_TOPS = ("tables", "links", "docs")
+
+
+def output_stamps(layout: Layout, folders: Iterable[str]) -> dict[str, int]:
+    """The mtime of each output folder that mirrors a source folder (`tables/<folder>`, ...; 0 when missing), and
+    of the output folder itself (`out/`: the manifest, the symbol map, the change report)."""
+    stamps = {"out/": _mtime(str(layout.out))}
+    base = str(layout.out)
+    for folder in folders:
+        for top in OUTPUT_TOPS:
+            stamps[f"{top}/{folder}"] = _mtime(f"{base}/{top}/{folder}" if folder else f"{base}/{top}")
+    return stamps
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def edited_outputs(layout: Layout, folders: Iterable[str], since_ns: int) -> list[str]:
+    """Output files modified after `since_ns` (the end of the last successful build) in these output folders
+    (`tables/<folder>`, `links/<folder>`, `docs/<folder>`, `out/`), or in every output folder when None."""
+    found = []
+    for folder in folders:
+        path = str(layout.out) if folder == "out/" else f"{layout.out}/{folder}".rstrip("/")
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if not entry.is_file(follow_symlinks=False) or entry.name.endswith(TEMP_SUFFIX):
+                        continue
+                    if entry.stat(follow_symlinks=False).st_mtime_ns > since_ns:
+                        found.append(entry.path)
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def all_output_folders(layout: Layout) -> list[str]:
+    """Every output folder, as `edited_outputs` names them."""
+    base = str(layout.out)
+    folders = ["out/"]
+    for top in OUTPUT_TOPS:
+        for folder, _dirs, _files in os.walk(f"{base}/{top}"):
+            folders.append(folder[len(base) + 1 :])
+    return folders
 
 
 def stale_pages(plan: Plan) -> list[str]:
@@ -149,9 +244,11 @@ def stale_pages(plan: Plan) -> list[str]:
     ]
 
 
-def stale_folders(plan: Plan) -> list[str]:
+def stale_folders(plan: Plan, pages: list[str]) -> list[str]:
     """Folders whose index must go through doit's check: files came or went below it, or its index is missing
-    or older than a table or links file of its files or than its subfolders' `__init__` tables."""
+    or older than a table or links file of its files or than its subfolders' `__init__` tables.
+
+    In a trusted build, the folders of the files whose pages are checked (`pages`) and their parents."""
     if plan.candidates is None:
         return list(plan.folders)
     layout = plan.config.layout
@@ -162,6 +259,11 @@ def stale_folders(plan: Plan) -> list[str]:
         while folder:
             folder = folder.rpartition("/")[0]
             affected.add(folder)
+    if plan.trusted:
+        for rel in pages:
+            folder = rel.rpartition("/")[0]
+            affected.update((folder, folder.rpartition("/")[0]))
+        return [folder for folder in plan.folders if folder in affected]
     stale = []
     for folder, files in plan.folders.items():
         inputs = [layout.table_path(r) for r in files] + [layout.links_path(r) for r in files]

@@ -3,6 +3,13 @@
 For each source: (mtime_ns, size, module). A file whose stat and module equal the snapshot's, and whose
 table exists, cannot be stale, so the task layer does not even create its doit task. The snapshot also
 names the versions it was taken under; any difference makes every file a candidate again.
+
+It also keeps the mtime of every output folder as the build left it (`outputs`): a file created, deleted or
+replaced in one (by hand, or by a tool that saves through a rename) changes the folder's mtime, so that a
+build whose sources and output folders are all as the snapshot says has nothing to do, and knows it from
+one stat per folder instead of one per output; and when the build finished, so that in an output folder that did
+change, the outputs modified since (by hand: kwbuild writes outputs only while it builds) can be told apart.
+And the number of files with recorded errors, for the summary.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any
 
 from kwbuild import jsonio
 
-FORMAT = 1
+FORMAT = 2
 
 Entry = tuple[int, int, str | None]
 
@@ -21,9 +28,19 @@ Entry = tuple[int, int, str | None]
 class Snapshot:
     versions: str
     files: dict[str, Entry] = field(default_factory=dict)
+    outputs: dict[str, int] = field(default_factory=dict)  # output folder (tables/<folder>, ...) -> mtime_ns
+    errors: int = 0  # files with recorded errors
+    finished_ns: int = 0  # when the build ended: an output modified later was modified by something else
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "versions": self.versions, "files": self.files}
+        return {
+            "format": FORMAT,
+            "versions": self.versions,
+            "files": self.files,
+            "outputs": self.outputs,
+            "errors": self.errors,
+            "finished_ns": self.finished_ns,
+        }
 
 
 def load_snapshot(path: str, versions: str) -> Snapshot | None:
@@ -34,10 +51,16 @@ def load_snapshot(path: str, versions: str) -> Snapshot | None:
         return None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("versions") != versions:
         return None
-    files = raw.get("files")
-    if not isinstance(files, dict):
+    files, outputs, errors, finished = (raw.get(key) for key in ("files", "outputs", "errors", "finished_ns"))
+    if not isinstance(files, dict) or not isinstance(outputs, dict) or not isinstance(errors, int):
         return None
-    return Snapshot(versions, {rel: (e[0], e[1], e[2]) for rel, e in files.items()})
+    if not isinstance(finished, int):
+        return None
+    try:
+        entries = {rel: (e[0], e[1], e[2]) for rel, e in files.items()}
+    except (TypeError, IndexError, KeyError):
+        return None
+    return Snapshot(versions, entries, outputs, errors, finished)
 
 
 def save_snapshot(path: str, snapshot: Snapshot) -> None:

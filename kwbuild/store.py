@@ -5,6 +5,10 @@ Aggregates ask for a `View` of a list of tables: every digest, and the changes s
 stat against the one it recorded, so only tables that changed are read again; tables this build rewrote are
 forgotten explicitly. An aggregate whose part of every changed digest is equal can keep its output as it is.
 
+Each digest is kept encoded (`marshal` bytes) until something reads it: a build that only needs the changes (an
+edit whose aggregates all stop early) decodes a handful of digests, not the tree's (the torch tree's store is
+~40 MB of tuples: decoding it whole costs more than the rest of such a build).
+
 The store is saved (atomically, with `marshal`) once every aggregate of a build has succeeded, so a build
 killed half-way sees the same changes again. A missing, old or unreadable store file only means every table
 is read once more and every aggregate is rebuilt.
@@ -14,25 +18,67 @@ from __future__ import annotations
 
 import marshal
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from kwbuild import jsonio
 from kwbuild.digest import Digest, digest_table, from_plain, to_plain
 
-FORMAT = 3
+FORMAT = 4
 
 Stamp = tuple[int, int, int]
 Change = tuple[Digest | None, Digest | None]
+
+
+class Entry:
+    """One table's stamp, content hash and language, and its digest (decoded on first use)."""
+
+    __slots__ = ("_payload", "hash", "language", "stamp")
+
+    def __init__(self, stamp: Stamp, hash: str | None, language: str, payload: Digest | bytes) -> None:
+        self.stamp = stamp
+        self.hash = hash
+        self.language = language
+        self._payload = payload
+
+    @classmethod
+    def of(cls, stamp: Stamp, digest: Digest) -> Entry:
+        return cls(stamp, digest.hash, digest.language, digest)
+
+    @property
+    def digest(self) -> Digest:
+        if isinstance(self._payload, bytes):
+            self._payload = from_plain(marshal.loads(self._payload))
+        return self._payload
+
+    def encoded(self) -> bytes:
+        payload = self._payload
+        return payload if isinstance(payload, bytes) else marshal.dumps(to_plain(payload))
 
 
 @dataclass
 class View:
     """The digests of a build's tables (in the order asked), and what changed since the last save."""
 
-    digests: list[Digest]
+    entries: dict[str, Entry] = field(default_factory=dict)
     changes: dict[str, Change] = field(default_factory=dict)
     complete: bool = False  # True when there was no saved store: every digest counts as changed
+    _digests: list[Digest] | None = None
+
+    @property
+    def digests(self) -> list[Digest]:
+        """Every digest (decoded on first use)."""
+        if self._digests is None:
+            self._digests = [entry.digest for entry in self.entries.values()]
+        return self._digests
+
+    def digest(self, rel: str) -> Digest | None:
+        entry = self.entries.get(rel)
+        return None if entry is None else entry.digest
+
+    def content_keys(self) -> Iterator[tuple[str, str]]:
+        """(content hash, language) of every table that has a hash, without decoding a digest."""
+        return ((e.hash, e.language) for e in self.entries.values() if e.hash is not None)
 
     def unchanged(self, part: Callable[[Digest], object]) -> bool:
         """True when `part` of every changed digest is equal before and after (and a store was saved)."""
@@ -47,10 +93,12 @@ class DigestStore:
     def __init__(self, path: str, table_path: Callable[[str], str]) -> None:
         self.path = path
         self._table_path = table_path
-        self._saved: dict[str, tuple[Stamp, Digest]] | None = None
-        self._current: dict[str, tuple[Stamp, Digest]] = {}
+        self._saved: dict[str, Entry] | None = None
+        self._current: dict[str, Entry] = {}
         self._forgotten: set[str] = set()
         self._view: tuple[tuple[str, ...], View] | None = None
+        self.suspects: set[str] | None = None  # when set, only these tables (and forgotten ones) are stat'ed
+        self.saved_changes: dict[str, Change] = {}  # the changes the last `save` took in
 
     def forget(self, rels: list[str]) -> None:
         """These tables were rewritten by this build: read them again whatever their stat."""
@@ -76,54 +124,57 @@ class DigestStore:
         """Record the current digests as the base of the next build's changes (after every aggregate ran)."""
         if not self.dirty:
             return
-        plain = {rel: (stamp, to_plain(digest)) for rel, (stamp, digest) in self._current.items()}
+        plain = {rel: (e.stamp, e.hash, e.language, e.encoded()) for rel, e in self._current.items()}
         jsonio.atomic_write(self.path, marshal.dumps((FORMAT, plain)))
         self._saved = dict(self._current)
         self._forgotten.clear()
         if self._view is not None:  # the same digests, now with no changes
-            self._view = (self._view[0], View(self._view[1].digests))
+            self.saved_changes.update(self._view[1].changes)
+            self._view = (self._view[0], View(self._view[1].entries))
 
     def _refresh(self, rels: list[str]) -> View:
         if self._saved is None:
             self._saved = _read_store(self.path)
         saved = self._saved
-        view = View([], complete=not saved)
-        current: dict[str, tuple[Stamp, Digest]] = {}
+        view = View(complete=not saved)
+        current: dict[str, Entry] = {}
         for rel in rels:
-            entry = self._entry(rel, saved.get(rel))
+            old = saved.get(rel)
+            entry = self._entry(rel, old)
             if entry is None:
                 continue
             current[rel] = entry
-            view.digests.append(entry[1])
-            old = saved.get(rel)
-            if old is None or old[1] != entry[1]:
-                view.changes[rel] = (old[1] if old else None, entry[1])
+            if entry is not old and (old is None or old.digest != entry.digest):
+                view.changes[rel] = (old.digest if old else None, entry.digest)
         for rel in saved.keys() - current.keys():
-            view.changes[rel] = (saved[rel][1], None)
+            view.changes[rel] = (saved[rel].digest, None)
+        view.entries = current
         self._current = current
         return view
 
-    def _entry(self, rel: str, saved: tuple[Stamp, Digest] | None) -> tuple[Stamp, Digest] | None:
+    def _entry(self, rel: str, saved: Entry | None) -> Entry | None:
+        if saved is not None and self.suspects is not None and rel not in self.suspects and rel not in self._forgotten:
+            return saved  # a trusted build: only its candidates' tables can have changed
         path = self._table_path(rel)
         try:
             info = os.stat(path)
         except FileNotFoundError:
             return None
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
-        if saved is not None and saved[0] == stamp and rel not in self._forgotten:
+        if saved is not None and saved.stamp == stamp and rel not in self._forgotten:
             return saved
         try:
-            return stamp, digest_table(jsonio.read_json(path))
+            return Entry.of(stamp, digest_table(jsonio.read_json(path)))
         except (ValueError, KeyError, TypeError):
             return None  # a damaged table: left out here; its task rewrites it on the next build
 
 
-def _read_store(path: str) -> dict[str, tuple[Stamp, Digest]]:
+def _read_store(path: str) -> dict[str, Entry]:
     try:
         with open(path, "rb") as handle:
             fmt, plain = marshal.loads(handle.read())
         if fmt != FORMAT or not isinstance(plain, dict):
             return {}
-        return {rel: (tuple(stamp), from_plain(digest)) for rel, (stamp, digest) in plain.items()}
+        return {rel: Entry(tuple(stamp), hash, language, blob) for rel, (stamp, hash, language, blob) in plain.items()}
     except (OSError, ValueError, EOFError, TypeError):
         return {}

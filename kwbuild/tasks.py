@@ -7,21 +7,18 @@ the aggregates were built from). Each task has exactly the files it reads as `fi
 `targets`. The same generators serve plain `doit` (through `dodo.py`) and `kwbuild build` (through doit's API),
 with one database per output folder.
 
-`kwbuild build` adds two things around doit, never in place of it: the plan's stat snapshot, so that doit is
-only given the per-file tasks that can be stale (page and folder tasks are created once the links are known),
-and process pools that run the heavy part of those tasks ahead of doit's serial walk.
+`kwbuild build` (see `kwbuild.build`) adds two things around doit, never in place of it: the plan's stat
+snapshot, so that doit is only given the per-file tasks that can be stale (page and folder tasks are created once
+the links are known; in a trusted build the aggregates check what this build rewrote instead of stat'ing every
+table), and process pools that run the heavy part of those tasks ahead of doit's serial walk.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import gc
 import inspect
 import logging
 import os
-import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,21 +31,16 @@ from doit.control import TaskControl
 from doit.dependency import FileChangedChecker
 from doit.doit_cmd import DoitMain
 
-from kwbuild import jsonio
 from kwbuild.builder import TableBuilder, build_table_files
-from kwbuild.cache import ContentCache, cache_key
-from kwbuild.cache_admin import record_usage
+from kwbuild.cache import ContentCache
 from kwbuild.config import BuildConfig
-from kwbuild.errors import BuildFailed, UserError
-from kwbuild.extract import EXTRACTORS, versions_key
-from kwbuild.jsonio import TEMP_SUFFIX
-from kwbuild.layout import Layout
+from kwbuild.errors import BuildFailed
+from kwbuild.extract import versions_key
 from kwbuild.pages import PageBuilder, render_file_pages
-from kwbuild.plan import Plan, build_versions, make_plan, stale_folders, stale_pages
+from kwbuild.plan import Plan, build_versions, stale_folders, stale_pages
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher
 from kwbuild.render import PageContext
 from kwbuild.render.markdown import folder_page
-from kwbuild.snapshot import Snapshot, save_snapshot
 
 log = logging.getLogger("kwbuild")
 
@@ -239,6 +231,57 @@ def aggregate_task(
     }
 
 
+class Unchanged:
+    """doit `uptodate` of an aggregate in a trusted build: true when no input of the aggregate changed.
+
+    Trusted (see `Plan.trusted`): the last build succeeded and no output folder changed since, so a table that
+    this build did not rewrite is the one the aggregates were last built from; only a rewritten, added or removed
+    table (or, for the aggregates of links, a rewritten links file) can make one stale.
+    """
+
+    def __init__(self, plan: Plan, builders: Builders, reads_links: bool) -> None:
+        self.plan = plan
+        self.builders = builders
+        self.reads_links = reads_links
+
+    def __call__(self) -> bool:
+        stats, plan = self.builders.tables.stats, self.plan
+        if stats.vanished or plan.added or plan.removed:
+            return False
+        return not (self.builders.pages.links_written if self.reads_links else stats.tables_written)
+
+
+def trusted_aggregate_task(
+    name: str,
+    targets: list[str],
+    action: Callable[..., Any],
+    rels: list[str],
+    versions: str,
+    builders: Builders,
+    plan: Plan,
+    reads_links: bool,
+) -> dict[str, Any]:
+    """An aggregate whose inputs are checked by `Unchanged` instead of one `file_dep` per table."""
+    return {
+        "doc": f"{name} of the whole tree",
+        "task_dep": ["table", "links"] if reads_links else ["table"],
+        "targets": targets,
+        "actions": [_action(action, rels)],
+        "uptodate": [SameValue(versions), Unchanged(plan, builders, reads_links)],
+        "clean": True,
+        "verbosity": 0,
+    }
+
+
+def planned_pages(plan: Plan, builders: Builders) -> list[str]:
+    """The files whose page tasks this build creates (once the links are written)."""
+    if plan.trusted:
+        assert plan.candidates is not None
+        maybe = plan.candidates.union(builders.pages.links_written)
+        return [rel for rel in plan.rels if rel in maybe]
+    return stale_pages(plan)
+
+
 def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str, Any]:
     """The task generators and DOIT_CONFIG, as a dodo module would hold them."""
     layout = plan.config.layout
@@ -252,23 +295,29 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         yield {"name": None, "doc": "symbol table of each source file"}
         yield from table_tasks(plan, builders)
 
+    def aggregate(name: str, deps: list[str], targets: list[str], action: Callable[..., Any]) -> dict[str, Any]:
+        if plan.trusted:  # inputs known unchanged unless this build rewrote one: no need to stat every table
+            reads_links = deps is links
+            return trusted_aggregate_task(name, targets, action, rels, versions, builders, plan, reads_links)
+        return aggregate_task(name, deps, targets, action, rels, versions)
+
     def task_manifest() -> dict[str, Any]:
-        return aggregate_task("manifest", tables, [layout.manifest], builders.tables.build_manifest, rels, versions)
+        return aggregate("manifest", tables, [layout.manifest], builders.tables.build_manifest)
 
     def task_symbols() -> dict[str, Any]:
-        return aggregate_task("symbols", tables, [layout.symbol_map], builders.tables.build_symbol_map, rels, versions)
+        return aggregate("symbols", tables, [layout.symbol_map], builders.tables.build_symbol_map)
 
     def task_links() -> dict[str, Any]:
-        return aggregate_task("links", tables, links, builders.pages.build_links, rels, versions)
+        return aggregate("links", tables, links, builders.pages.build_links)
 
     def task_keywords() -> dict[str, Any]:
-        return aggregate_task("keywords", tables, [docs("keywords.md")], builders.pages.build_keywords, rels, versions)
+        return aggregate("keywords", tables, [docs("keywords.md")], builders.pages.build_keywords)
 
     def task_modules() -> dict[str, Any]:
-        return aggregate_task("modules", tables, [docs("modules.md")], builders.pages.build_modules, rels, versions)
+        return aggregate("modules", tables, [docs("modules.md")], builders.pages.build_modules)
 
     def task_imports() -> dict[str, Any]:
-        return aggregate_task("imports", links, [docs("imports.md")], builders.pages.build_imports, rels, versions)
+        return aggregate("imports", links, [docs("imports.md")], builders.pages.build_imports)
 
     def task_page() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "keyword and documentation pages of each source file"}
@@ -276,11 +325,13 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         if lazy and builders.pages.planned is None and builders.pages.on_links is not None:
             builders.pages.on_links()  # the links were up to date: start the page pool now
         planned = builders.pages.planned
-        yield from page_tasks(plan, builders, planned if planned is not None else stale_pages(plan))
+        yield from page_tasks(plan, builders, planned if planned is not None else planned_pages(plan, builders))
 
     def task_folder() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "index page of each folder"}
-        yield from folder_tasks(plan, builders, stale_folders(plan))
+        planned = builders.pages.planned
+        pages = planned if planned is not None else planned_pages(plan, builders)
+        yield from folder_tasks(plan, builders, stale_folders(plan, pages))
 
     def task_state() -> dict[str, Any]:
         return {
@@ -324,105 +375,6 @@ def doit_config(config: BuildConfig, reporter: Any = None) -> dict[str, Any]:
     return settings
 
 
-# --- running a build ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class BuildResult:
-    plan: Plan
-    builder: TableBuilder
-    exit_code: int
-    seconds: float
-
-
-def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> BuildResult:
-    """Build the tree: plan, prefetch, run doit, remove what no longer has a source, save the snapshot."""
-    started = time.perf_counter()
-    _prepare_output(config)
-    lock = _begin(config.layout)
-    gc.disable()
-    try:
-        if full:
-            _forget(config.layout)
-        _check_doit_db(config.layout)
-        plan = make_plan(config, use_snapshot=not full)
-        builders = make_builders(config)
-        exit_code = _run_doit(plan, builders, reporter)
-        _remove_stale_outputs(plan, builders.tables)
-        if exit_code == 0:
-            _save_snapshot(plan, set(builders.tables.stats.vanished))
-            _record_usage(plan, builders.tables)
-    finally:
-        gc.enable()
-        jsonio.remove_file(config.layout.running)
-        os.close(lock)
-    return BuildResult(plan, builders.tables, exit_code, time.perf_counter() - started)
-
-
-def _check_doit_db(layout: Layout) -> None:
-    """A doit database that cannot be read is only lost state: warn, remove it, and let doit start a new one."""
-    if not os.path.exists(layout.doit_db):
-        return
-    try:
-        with contextlib.closing(sqlite3.connect(layout.doit_db)) as connection:
-            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as error:
-        log.warning("doit's database %s is unreadable (%s): starting a new one", layout.doit_db, error)
-        jsonio.remove_file(layout.doit_db)
-
-
-def _record_usage(plan: Plan, tables: TableBuilder) -> None:
-    """Tell the content cache which entries this tree uses (for `kwbuild cache prune --keep-builds`).
-
-    Only after a build that looked anything up: a no-op build writes nothing, not even there."""
-    stats = tables.stats
-    if not (stats.parsed or stats.cache_hits or stats.tables_removed):
-        return
-    digests = tables.view(plan.rels).digests
-    keys = [cache_key(d.hash, d.language, EXTRACTORS[d.language].VERSION) for d in digests if d.hash]
-    counts = {"parsed": stats.parsed, "cache_hits": stats.cache_hits, "files": len(plan.rels)}
-    record_usage(plan.config.cache, keys, counts)
-
-
-def _forget(layout: Layout) -> None:
-    """`--full`: forget doit's state, the snapshot and the digest store; every file is checked again."""
-    for path in (layout.doit_db, layout.snapshot, layout.digests):
-        jsonio.remove_file(path)
-
-
-def _begin(layout: Layout) -> int:
-    """Take the output folder's lock (one build at a time), mark the build as running, and if the previous one
-    never finished (killed), sweep the temp files it left. Returns the lock's file descriptor."""
-    lock = os.open(layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock)
-        holder = _read_pid(layout.running)
-        raise UserError(f"another build is running on {str(layout.out)!r}{holder}; try again when it ends") from None
-    if os.path.exists(layout.running):
-        for path in _walk_files(str(layout.out)):
-            if path.endswith(TEMP_SUFFIX):
-                jsonio.remove_file(path)
-    jsonio.atomic_write(layout.running, f"{os.getpid()}\n".encode())
-    return lock
-
-
-def _read_pid(path: str) -> str:
-    try:
-        with open(path, encoding="ascii") as handle:
-            return f" (process {int(handle.read().strip())})"
-    except (OSError, ValueError):
-        return ""
-
-
-def _prepare_output(config: BuildConfig) -> None:
-    try:
-        config.layout.prepare()
-    except OSError as error:
-        raise UserError(f"cannot write to output folder {str(config.out)!r}: {error.strerror}") from None
-
-
 class _Freshen:
     """Wraps the reporter: when doit finds a page or folder task up to date, its targets' mtimes are brought to
     now, so that the plan's "page older than its inputs" check (see `plan.stale_pages`) agrees with doit next time
@@ -443,7 +395,11 @@ class _Freshen:
             self._inner.skip_uptodate(task)
 
 
-def _run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
+# --- running doit ------------------------------------------------------------------------------------------------
+
+
+def run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
+    """Run doit over the plan's tasks, with the pools that prefetch their heavy part; doit's exit code."""
     tables = builders.tables
     jobs = [plan.job(s.rel, s.language) for s in plan.discovery.sources if plan.is_candidate(s.rel)]
     if plan.config.executor == "dask" and jobs:
@@ -497,49 +453,7 @@ def _prefetch_pages(plan: Plan, builders: Builders) -> None:
         tables.prefetcher.close()
         tables.prefetcher = None
     pages = builders.pages
-    pages.planned = stale_pages(plan)  # the same list for the pool and for the page tasks
+    pages.planned = planned_pages(plan, builders)  # the same list for the pool and for the page tasks
     jobs = [pages.job(rel) for rel in pages.planned]
     if plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
         pages.prefetcher = Prefetcher(jobs, render_file_pages, pages.ctx, plan.config.jobs, pages.record)
-
-
-def _remove_stale_outputs(plan: Plan, tables: TableBuilder) -> None:
-    """Delete the outputs of sources and folders that are gone (a walk of the tables when there is no snapshot)."""
-    layout = plan.config.layout
-    if plan.snapshot is not None:
-        stale = [layout.table_path(rel) for rel in plan.removed]
-    else:
-        expected = {layout.table_path(rel) for rel in plan.rels}
-        stale = [path for path in _walk_files(layout.tables) if path not in expected]
-    from kwbuild.render.markdown import docs_page, kw_page
-
-    for table in stale:
-        rel = table[len(layout.tables) + 1 : -len(".json")]
-        tables.stats.tables_removed += jsonio.remove_file(table)
-        for path in (layout.links_path(rel), layout.docs_file(kw_page(rel)), layout.docs_file(docs_page(rel))):
-            jsonio.remove_file(path)
-    for folder in plan.removed_folders:
-        jsonio.remove_file(layout.docs_file(folder_page(folder)))
-    if stale or plan.removed_folders:
-        for top in (layout.tables, layout.links, layout.docs):
-            _remove_empty_folders(top)
-
-
-def _walk_files(top: str) -> Iterator[str]:
-    for folder, _dirs, files in os.walk(top):
-        for name in files:
-            yield os.path.join(folder, name)
-
-
-def _remove_empty_folders(top: str) -> None:
-    for folder, dirs, files in os.walk(top, topdown=False):
-        if folder != top and not dirs and not files:
-            try:
-                os.rmdir(folder)
-            except OSError:
-                continue
-
-
-def _save_snapshot(plan: Plan, vanished: set[str]) -> None:
-    files = {s.rel: (s.mtime_ns, s.size, plan.modules[s.rel]) for s in plan.discovery.sources if s.rel not in vanished}
-    save_snapshot(plan.config.layout.snapshot, Snapshot(build_versions(plan.config), files))

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import watchfiles
 
+from kwbuild.build import BuildResult, run_build
 from kwbuild.config import BuildConfig
 from kwbuild.discover import SKIP_DIR_NAMES
 from kwbuild.progress import ProgressReporter
-from kwbuild.tasks import BuildResult, run_build
 
 OnBuild = Callable[[BuildResult, int], None]
 """Called after each build with its result and the number of file events that caused it (0 for the first)."""

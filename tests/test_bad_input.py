@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from kwbuild import tasks
+from kwbuild import build as kwbuild_build
 from kwbuild.cli import main
 from tests.conftest import Project
 
@@ -109,14 +109,14 @@ def test_symlink_loops_and_broken_links_are_skipped(project: Project) -> None:
 def test_file_deleted_during_the_build(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(5):
         project.write(f"m{i}.py", f"def f{i}():\n    pass\n")
-    real_plan = tasks.make_plan
+    real_plan = kwbuild_build.make_plan
 
-    def plan_then_delete(*args: object, **kwargs: object) -> tasks.Plan:
+    def plan_then_delete(*args: object, **kwargs: object) -> kwbuild_build.Plan:
         plan = real_plan(*args, **kwargs)  # type: ignore[arg-type]
         (project.root / "m3.py").unlink()  # gone after discovery, before its task runs
         return plan
 
-    monkeypatch.setattr(tasks, "make_plan", plan_then_delete)
+    monkeypatch.setattr(kwbuild_build, "make_plan", plan_then_delete)
     summary = project.build("-j", "1")
     assert summary["vanished"] == 1
     assert not (project.out / "tables/m3.py.json").exists()

@@ -224,3 +224,23 @@ def test_no_cache_recomputes_and_reports_a_poisoned_entry(tree: Project) -> None
     assert summary["tables_written"] == 0  # the outputs were right: only the cache entry was wrong
     summary = tree.build("--no-cache")
     assert summary["cache_mismatches"] == 0
+
+
+def test_the_summary_error_count_follows_every_kind_of_change(project: Project) -> None:
+    """The count comes from the snapshot and the digests that changed, never from re-reading every table."""
+    project.write("a.py", "def broken(:\n")
+    project.write("b.py", "def fine():\n    pass\n")
+    project.write("c.py", "class Also(:\n")
+    steps = [
+        (lambda: None, 2),
+        (lambda: project.write("a.py", "def fixed():\n    pass\n"), 1),
+        (lambda: project.write("b.py", "def broken(:\n"), 2),
+        (lambda: (project.root / "c.py").unlink(), 1),
+        (lambda: project.write("d.py", "x = (\n"), 2),
+        (lambda: None, 2),
+    ]
+    for change, expected in steps:
+        change()
+        summary = project.build()
+        assert summary["errors"] == expected
+        assert project.manifest()["totals"]["files_with_errors"] == expected

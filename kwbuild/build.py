@@ -1,0 +1,250 @@
+"""A build from start to end: lock the output folder, plan, run the task graph, clean up, save the snapshot.
+
+The task graph itself (doit) is in `kwbuild.tasks`, loaded only when the plan shows that some task can be stale:
+a build where nothing changed is answered from the snapshot alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kwbuild import jsonio
+from kwbuild.builder import TableBuilder
+from kwbuild.cache import ContentCache, cache_key
+from kwbuild.cache_admin import record_usage
+from kwbuild.config import BuildConfig
+from kwbuild.errors import UserError
+from kwbuild.extract import EXTRACTORS
+from kwbuild.jsonio import TEMP_SUFFIX
+from kwbuild.layout import Layout
+from kwbuild.plan import Plan, all_output_folders, edited_outputs, make_plan, output_stamps, snapshot_versions
+from kwbuild.render.markdown import docs_page, folder_page, kw_page
+from kwbuild.snapshot import Snapshot, save_snapshot
+
+log = logging.getLogger("kwbuild")
+
+
+@dataclass
+class BuildResult:
+    plan: Plan
+    builder: TableBuilder
+    exit_code: int
+    seconds: float
+
+
+def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> BuildResult:
+    """Build the tree: plan, prefetch, run doit, remove what no longer has a source, save the snapshot.
+
+    When the snapshot proves that nothing changed since the last successful build (sources and output folders
+    as it left them), every task is up to date and doit is not even loaded: the answer costs one stat per source
+    file and three per folder."""
+    started = time.perf_counter()
+    _prepare_output(config)
+    clean = not full and not os.path.exists(config.layout.running)
+    lock = _begin(config.layout)
+    gc.disable()
+    succeeded = False
+    try:
+        if full:
+            _remove_edited(config.layout, _edited_since_last_build(config.layout))
+            _forget(config.layout)
+        _check_doit_db(config.layout)
+        plan = make_plan(config, use_snapshot=not full, clean=clean)
+        _remove_edited(config.layout, plan.edited)
+        if plan.docs_root_changed:  # a part of a global page set may be gone: make the sets again
+            for page_set in GLOBAL_PAGE_SETS:
+                jsonio.remove_file(config.layout.docs_file(f"{page_set}.md"))
+        if plan.nothing_to_do:
+            assert plan.snapshot is not None
+            plan.errors = plan.snapshot.errors
+            succeeded = True
+            idle = TableBuilder(config.layout, ContentCache(config.cache))
+            return BuildResult(plan, idle, 0, time.perf_counter() - started)
+        from kwbuild.tasks import make_builders, run_doit
+
+        builders = make_builders(config)
+        if plan.trusted:
+            builders.tables.store.suspects = plan.candidates
+        exit_code = run_doit(plan, builders, reporter)
+        _remove_stale_outputs(plan, builders.tables)
+        plan.errors = _files_with_errors(plan, builders.tables)
+        if exit_code == 0:
+            _save_snapshot(plan, set(builders.tables.stats.vanished))
+            _record_usage(plan, builders.tables)
+            succeeded = True
+    finally:
+        gc.enable()
+        if succeeded:  # a build that failed or was killed leaves the marker: the next one checks everything
+            jsonio.remove_file(config.layout.running)
+        os.close(lock)
+    return BuildResult(plan, builders.tables, exit_code, time.perf_counter() - started)
+
+
+GLOBAL_PAGE_SETS = ("keywords", "imports")  # pages in parts: a lost part is rebuilt by rebuilding the set
+
+
+def _edited_since_last_build(layout: Layout) -> list[str]:
+    """`--full`: every output modified since the last successful build ended (a walk of every output folder)."""
+    try:
+        finished = jsonio.read_json(layout.snapshot)["finished_ns"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return edited_outputs(layout, all_output_folders(layout), finished) if isinstance(finished, int) else []
+
+
+def _remove_edited(layout: Layout, paths: list[str]) -> None:
+    """Outputs modified since the last build by something else than kwbuild (a hand edit): warn and delete them,
+    so that this build makes them again. Only kwbuild's own kinds of output are touched."""
+    out = str(layout.out)
+    edited = [p for p in paths if _is_output_name(p[len(out) + 1 :])]
+    if not edited:
+        return
+    shown = ", ".join(p[len(out) + 1 :] for p in edited[:5]) + (f" and {len(edited) - 5} more" * (len(edited) > 5))
+    log.warning("%d output file(s) modified since the last build, not by kwbuild: %s; rebuilding", len(edited), shown)
+    for path in edited:
+        jsonio.remove_file(path)
+        name = os.path.basename(path)
+        for page_set in GLOBAL_PAGE_SETS:
+            if name.startswith(f"{page_set}-") and os.path.dirname(path) == layout.docs:
+                jsonio.remove_file(layout.docs_file(f"{page_set}.md"))
+
+
+def _is_output_name(name: str) -> bool:
+    top, _, rest = name.partition("/")
+    if not rest:
+        return name in ("index.json", "symbols.json", "changes.json", "CHANGES.md")
+    return (top in ("tables", "links") and rest.endswith(".json")) or (top == "docs" and rest.endswith(".md"))
+
+
+def _files_with_errors(plan: Plan, tables: TableBuilder) -> int:
+    """How many files have recorded errors: from the digests when an aggregate looked at them, else unchanged."""
+    view = tables.store.current_view()
+    if view is not None and plan.trusted and plan.snapshot is not None and not view.complete:  # last count + changes
+        changes = {**tables.store.saved_changes, **view.changes}
+        before = sum(1 for old, _new in changes.values() if old is not None and old.errors)
+        after = sum(1 for _old, new in changes.values() if new is not None and new.errors)
+        return plan.snapshot.errors - before + after
+    if view is not None:
+        return sum(1 for digest in view.digests if digest.errors)
+    if plan.snapshot is not None:
+        return plan.snapshot.errors
+    try:
+        manifest = jsonio.read_json(plan.config.layout.manifest)
+        return int(manifest.get("totals", {}).get("files_with_errors", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def _check_doit_db(layout: Layout) -> None:
+    """A doit database that cannot be read is only lost state: warn, remove it, and let doit start a new one."""
+    if not os.path.exists(layout.doit_db):
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(layout.doit_db)) as connection:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as error:
+        log.warning("doit's database %s is unreadable (%s): starting a new one", layout.doit_db, error)
+        jsonio.remove_file(layout.doit_db)
+
+
+def _record_usage(plan: Plan, tables: TableBuilder) -> None:
+    """Tell the content cache which entries this tree uses (for `kwbuild cache prune --keep-builds`).
+
+    Only after a build that looked anything up: a no-op build writes nothing, not even there."""
+    stats = tables.stats
+    if not (stats.parsed or stats.tables_written or stats.tables_removed):
+        return  # the same tables as the last build: the same entries
+    view = tables.view(plan.rels)
+    keys = [cache_key(digest, language, EXTRACTORS[language].VERSION) for digest, language in view.content_keys()]
+    counts = {"parsed": stats.parsed, "cache_hits": stats.cache_hits, "files": len(plan.rels)}
+    record_usage(plan.config.cache, keys, counts)
+
+
+def _forget(layout: Layout) -> None:
+    """`--full`: forget doit's state, the snapshot and the digest store; every file is checked again."""
+    for path in (layout.doit_db, layout.snapshot, layout.digests):
+        jsonio.remove_file(path)
+
+
+def _begin(layout: Layout) -> int:
+    """Take the output folder's lock (one build at a time), mark the build as running, and if the previous one
+    never finished (killed), sweep the temp files it left. Returns the lock's file descriptor."""
+    lock = os.open(layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        holder = _read_pid(layout.running)
+        raise UserError(f"another build is running on {str(layout.out)!r}{holder}; try again when it ends") from None
+    if os.path.exists(layout.running):
+        for path in _walk_files(str(layout.out)):
+            if path.endswith(TEMP_SUFFIX):
+                jsonio.remove_file(path)
+    jsonio.atomic_write(layout.running, f"{os.getpid()}\n".encode())
+    return lock
+
+
+def _read_pid(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return f" (process {int(handle.read().strip())})"
+    except (OSError, ValueError):
+        return ""
+
+
+def _prepare_output(config: BuildConfig) -> None:
+    try:
+        config.layout.prepare()
+    except OSError as error:
+        raise UserError(f"cannot write to output folder {str(config.out)!r}: {error.strerror}") from None
+
+
+def _remove_stale_outputs(plan: Plan, tables: TableBuilder) -> None:
+    """Delete the outputs of sources and folders that are gone (a walk of the tables when there is no snapshot)."""
+    layout = plan.config.layout
+    if plan.snapshot is not None:
+        stale = [layout.table_path(rel) for rel in plan.removed]
+    else:
+        expected = {layout.table_path(rel) for rel in plan.rels}
+        stale = [path for path in _walk_files(layout.tables) if path not in expected]
+    for table in stale:
+        rel = table[len(layout.tables) + 1 : -len(".json")]
+        tables.stats.tables_removed += jsonio.remove_file(table)
+        for path in (layout.links_path(rel), layout.docs_file(kw_page(rel)), layout.docs_file(docs_page(rel))):
+            jsonio.remove_file(path)
+    for folder in plan.removed_folders:
+        jsonio.remove_file(layout.docs_file(folder_page(folder)))
+    if stale or plan.removed_folders:
+        for top in (layout.tables, layout.links, layout.docs):
+            _remove_empty_folders(top)
+
+
+def _walk_files(top: str) -> Iterator[str]:
+    for folder, _dirs, files in os.walk(top):
+        for name in files:
+            yield os.path.join(folder, name)
+
+
+def _remove_empty_folders(top: str) -> None:
+    for folder, dirs, files in os.walk(top, topdown=False):
+        if folder != top and not dirs and not files:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                continue
+
+
+def _save_snapshot(plan: Plan, vanished: set[str]) -> None:
+    files = {s.rel: (s.mtime_ns, s.size, plan.modules[s.rel]) for s in plan.discovery.sources if s.rel not in vanished}
+    stamps = output_stamps(plan.config.layout, plan.folders)
+    snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, time.time_ns())
+    save_snapshot(plan.config.layout.snapshot, snapshot)
