@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from kwbuild.render import (
     render_keyword_page,
     render_module_index,
 )
+from kwbuild.render.keyword_index import letter_of
 from kwbuild.render.markdown import anchor_ids, docs_page, folder_page, kw_page
 from kwbuild.store import View
 
@@ -182,13 +183,17 @@ class PageBuilder:
         view = self.view(rels)
         if view.unchanged(symbol_map_part) and os.path.exists(self.layout.docs_file("keywords.md")):
             return {"written": 0}
-        digests = view.digests
+        only = None  # the letters whose pages can have changed: those of the names of every changed digest
+        if not view.complete and os.path.exists(self.layout.docs_file("keywords.md")):
+            changed = [d for pair in view.changes.values() for d in pair if d is not None]
+            only = {letter_of(symbol[0]) for digest in changed for symbol in digest.symbols}
         entries = []
-        for digest in digests:
-            anchors = anchor_ids([s[1] for s in digest.symbols])
+        for digest in view.digests:
+            wanted = only is None or any(letter_of(symbol[0]) in only for symbol in digest.symbols)
+            anchors = anchor_ids([s[1] for s in digest.symbols]) if wanted else [""] * len(digest.symbols)
             for symbol, anchor in zip(digest.symbols, anchors, strict=True):
                 entries.append((symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor))
-        return self._write_set("keywords", render_keyword_index(entries, self.ctx))
+        return self._write_set("keywords", render_keyword_index(entries, self.ctx, only))
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""
@@ -219,11 +224,13 @@ class PageBuilder:
         ]
         return self._write_set("imports", render_import_xref(rows))
 
-    def _write_set(self, name: str, pages: dict[str, str]) -> dict[str, Any]:
-        """Write a global page and its parts; remove parts of an earlier build that are no longer produced."""
+    def _write_set(self, name: str, pages: Mapping[str, str | None]) -> dict[str, Any]:
+        """Write a global page and its parts (a part named with None is kept as it is); remove parts of an earlier
+        build that are no longer produced."""
         written = 0
         for page, text in sorted(pages.items()):
-            written += jsonio.write_if_changed(self.layout.docs_file(page), text.encode())
+            if text is not None:
+                written += jsonio.write_if_changed(self.layout.docs_file(page), text.encode())
         docs = self.layout.docs
         if os.path.isdir(docs):
             for entry in os.listdir(docs):

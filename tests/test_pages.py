@@ -170,3 +170,32 @@ def test_change_report_lists_added_removed_and_changed_symbols(shop: Project) ->
     before = (shop.out / "CHANGES.md").stat().st_mtime_ns
     shop.build()  # a no-op keeps the last report
     assert (shop.out / "CHANGES.md").stat().st_mtime_ns == before
+
+
+def _docs(out: Path) -> dict[str, bytes]:
+    docs = out / "docs"
+    return {str(p.relative_to(docs)): p.read_bytes() for p in sorted(docs.rglob("*.md"))}
+
+
+def test_a_new_name_rewrites_only_its_letter_of_a_split_keyword_index(project: Project, tmp_path: Path) -> None:
+    """Above 2,000 definitions the A-Z index is one page per letter: a new name renders its letter's page again,
+    and the result equals a fresh build's."""
+    for letter in "abcdefgh":
+        body = "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300))
+        project.write(f"pkg/{letter}.py", body)
+    project.build()
+    docs = project.out / "docs"
+    letters = {p.name: os.stat(p).st_ino for p in docs.glob("keywords-*.md")}
+    assert set(letters) == {f"keywords-{c}.md" for c in "abcdefgh"}
+    project.write("pkg/c.py", (project.root / "pkg/c.py").read_text() + "def zeta():\n    pass\n")
+    project.build()
+    now = {p.name: os.stat(p).st_ino for p in docs.glob("keywords-*.md")}
+    rewritten = {name for name in now if letters.get(name) != now[name]}
+    assert rewritten == {"keywords-z.md"}  # a new letter; c's page keeps its bytes (no name starting with c moved)
+    assert "zeta" in (docs / "keywords-z.md").read_text() and "keywords-z.md" in (docs / "keywords.md").read_text()
+    (project.root / "pkg/h.py").unlink()  # a letter goes away
+    project.build()
+    assert not (docs / "keywords-h.md").exists()
+    fresh = tmp_path / "fresh"
+    project.build(out=fresh)
+    assert _docs(project.out) == _docs(fresh)

@@ -34,15 +34,34 @@ Urls = dict[str, tuple[str, str]]
 """path -> (docs page URL, source URL) from the docs root."""
 
 
-def render_keyword_index(entries: Iterable[KeywordEntry], ctx: PageContext | None = None) -> dict[str, str]:
-    """File name (at the docs root) -> text of the keyword index page(s)."""
+def render_keyword_index(
+    entries: Iterable[KeywordEntry], ctx: PageContext | None = None, only: set[str] | None = None
+) -> dict[str, str | None]:
+    """File name (at the docs root) -> text of the keyword index page(s).
+
+    `only`: the first-letter buckets (`letter_of`) whose pages are wanted; the other letter pages of a split
+    index are named with the value None (they exist, unchanged). None: every page."""
     entries = list(entries)
-    buckets = _buckets(_groups(entries))
-    urls = _file_urls({entry[3] for entry in entries}, ctx or PageContext())
     if len(entries) <= SPLIT_AT:
-        return {KEYWORDS_PAGE: _single_page(buckets, urls)}
-    pages = {f"keywords-{b}.md": _letter_page(b, groups, urls) for b, groups in buckets.items()}
-    return {KEYWORDS_PAGE: _letters_page(buckets), **pages}
+        buckets = _buckets(_groups(entries))
+        return {KEYWORDS_PAGE: _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))}
+    counts: dict[str, tuple[set[str], int]] = {}
+    for entry in entries:
+        names, definitions = counts.setdefault(letter_of(entry[0]), (set(), 0))
+        names.add(entry[0])
+        counts[letter_of(entry[0])] = (names, definitions + 1)
+    wanted = [e for e in entries if only is None or letter_of(e[0]) in only]
+    buckets = _buckets(_groups(wanted))
+    urls = _file_urls({entry[3] for entry in wanted}, ctx or PageContext())
+    pages: dict[str, str | None] = {f"keywords-{b}.md": None for b in counts}
+    pages.update({f"keywords-{b}.md": _letter_page(b, groups, urls) for b, groups in buckets.items()})
+    totals = {b: (len(names), n) for b, (names, n) in counts.items()}
+    return {KEYWORDS_PAGE: _letters_page(totals), **pages}
+
+
+def letter_of(name: str) -> str:
+    """The bucket of a name in a split index: `_`, a letter, or `other`."""
+    return _bucket(name)
 
 
 def _groups(entries: Sequence[KeywordEntry]) -> list[Group]:
@@ -85,8 +104,11 @@ def _nav() -> str:
 
 
 def _counts(groups: Sequence[Group]) -> str:
-    definitions = sum(len(definitions) for _, definitions in groups)
-    return f"{plural(len(groups), 'name')}, {plural(definitions, 'definition')}"
+    return _count_words(len(groups), sum(len(definitions) for _, definitions in groups))
+
+
+def _count_words(names: int, definitions: int) -> str:
+    return f"{plural(names, 'name')}, {plural(definitions, 'definition')}"
 
 
 def _single_page(buckets: dict[str, list[Group]], urls: Urls) -> str:
@@ -100,10 +122,13 @@ def _single_page(buckets: dict[str, list[Group]], urls: Urls) -> str:
     return finish(lines)
 
 
-def _letters_page(buckets: dict[str, list[Group]]) -> str:
+def _letters_page(totals: dict[str, tuple[int, int]]) -> str:
+    """The list of letter pages; `totals`: bucket -> (names, definitions)."""
+    order = [b for b in _BUCKETS if b in totals]
+    names, definitions = sum(totals[b][0] for b in order), sum(totals[b][1] for b in order)
     lines = ["# Keyword index (A-Z)", "", _nav(), ""]
-    lines += [f"{_counts([g for groups in buckets.values() for g in groups])}, by first letter:", ""]
-    lines += [f"- {link(_title(b), quote_path(f'keywords-{b}.md'))}: {_counts(g)}" for b, g in buckets.items()]
+    lines += [f"{_count_words(names, definitions)}, by first letter:", ""]
+    lines += [f"- {link(_title(b), quote_path(f'keywords-{b}.md'))}: {_count_words(*totals[b])}" for b in order]
     return finish(lines)
 
 
