@@ -1,6 +1,7 @@
 """Where the seconds of an incremental `kwbuild build` go, scenario by scenario, grouped into the issue's buckets.
 
 Usage: python bench/profile.py [--corpus DIR] [--target PATH ...] [--work DIR] [--reuse] [--rate HZ] [--top N]
+                               [--render] [--only NAME ...]
 
 After a cold build into the work folder (skipped with --reuse when one is there), each scenario (no-op, touch,
 body edit, add symbol, per target file) runs kwbuild as a real subprocess three ways: under py-spy (sampling,
@@ -81,6 +82,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("CLI, config, summary", "kwbuild/", ""),
 )
 IMPORTS = "imports (module execution)"
+RENDER = "render all pages"
 NO_FRAMES = "no Python frame (interpreter start-up, exit)"
 WAITS = ("Condition.wait", "Event.wait", "Thread.join", "_wait_for_tstate_lock", "ApplyResult.wait")
 STEPS = frozenset({"run_build", "cmd_build", "main"})
@@ -211,14 +213,16 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def scenarios(targets: list[Path]) -> list[tuple[str, Path | None, Callable[[Path, bytes, int], bytes] | None]]:
+def scenarios(
+    targets: list[Path], render: bool
+) -> list[tuple[str, Path | None, Callable[[Path, bytes, int], bytes] | None]]:
     """(name, file, change): the change is None for a touch (file given) or a no-op (no file)."""
     found: list[tuple[str, Path | None, Callable[[Path, bytes, int], bytes] | None]] = [("noop", None, None)]
     for target in targets:
         language = target_language(target)
         found += [(f"touch ({language})", target, None), (f"body edit ({language})", target, edit_body)]
         found.append((f"add symbol ({language})", target, add_symbol))
-    return found
+    return found + ([(RENDER, None, None)] if render else [])
 
 
 def profile_scenario(
@@ -228,6 +232,8 @@ def profile_scenario(
     results = []
     for way, runner in (("py-spy", profiler.pyspy), ("cProfile", profiler.cprofile)):
         original = target.read_bytes() if target else b""
+        if name == RENDER:  # every page again from the tables of the last build
+            shutil.rmtree(profiler.bench.work / "out" / "docs")
         if target is not None and change is None:
             os.utime(target)
         elif target is not None and change is not None:
@@ -323,6 +329,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="keep the work folder's build instead of a cold one")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="kwbuild -j (default: cores)")
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second (default: 500)")
+    parser.add_argument("--render", action="store_true", help="also profile 'render all pages' (slow)")
+    parser.add_argument("--only", action="append", help="profile only the scenarios of this name, repeatable")
     parser.add_argument("--top", type=int, default=15, help="functions listed per cProfile ranking (default: 15)")
     return parser.parse_args()
 
@@ -349,9 +357,12 @@ def main() -> int:
     ]
     try:
         startup = sorted(bench.startup().seconds for _ in range(5))[2]
-        lines += ["", "### start-up and imports (no-op build)", ""]
-        lines += import_summary(profiler.importtime()[1], startup, args.top)
-        for number, (name, target, change) in enumerate(scenarios(targets)):
+        if not args.only or "noop" in args.only:
+            lines += ["", "### start-up and imports (no-op build)", ""]
+            lines += import_summary(profiler.importtime()[1], startup, args.top)
+        for number, (name, target, change) in enumerate(scenarios(targets, args.render)):
+            if args.only and name not in args.only:
+                continue
             print(f"profile: {name} ...", file=sys.stderr, flush=True)
             lines += profile_scenario(profiler, name, target, change, stamp=100 * (number + 1))
             for key in ("cumulative", "tottime"):
