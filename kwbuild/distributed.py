@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,10 +33,12 @@ from kwbuild.model import content_hash
 
 log = logging.getLogger("kwbuild")
 
-BATCH_FILES = 64
-BATCH_BYTES = 2 * 2**20
-BATCH_WAIT = 0.1
-"""Seconds a batch may wait for more misses before it is sent anyway (sparse misses: an incremental build)."""
+BATCH_FILES = 256
+"""At most this many files per batch (fewer on a small build, so that every worker gets several batches): each
+batch costs the client ~4 ms of CPU with the scheduler in another process, ~9 ms with a LocalCluster's."""
+BATCH_BYTES = 4 * 2**20
+COLLECT_EVERY = 64
+"""Files scanned between two looks at the batches that came back."""
 IN_FLIGHT_PER_THREAD = 4
 """Batches sent and not yet back, per worker thread: enough that no worker waits for its next batch."""
 
@@ -60,12 +61,7 @@ def extract_batch(items: list[Item], versions: str) -> list[Result]:
 class _Batch:
     items: list[Item] = field(default_factory=list)
     size: int = 0
-    started: float = 0.0
     state: str = "filling"  # then "sent", then "stored" or "failed"
-
-    def due(self) -> bool:
-        full = len(self.items) >= BATCH_FILES or self.size >= BATCH_BYTES
-        return full or time.monotonic() - self.started >= BATCH_WAIT
 
 
 class DaskPrefetcher:
@@ -79,7 +75,9 @@ class DaskPrefetcher:
         self._config = config
         self._receive = receive
         self._index = {job.rel: i for i, job in enumerate(self._jobs)}
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()  # guards what the feeder thread and the table tasks share (below)
+        self._scanned_more = threading.Condition(self._lock)  # two conditions: a task waiting for its batch is
+        self._batch_back = threading.Condition(self._lock)  # not woken by every file the feeder scans
         self._scanned = 0  # jobs[:scanned] are classified
         self._batch_of: dict[str, tuple[str, _Batch]] = {}  # rel -> (key, batch) of each miss not yet taken
         self._batch_of_key: dict[str, _Batch] = {}  # each key is sent once, whatever the number of its files
@@ -87,6 +85,7 @@ class DaskPrefetcher:
         self._mismatches: set[str] = set()  # --no-cache: keys whose cached entry differed from the fresh table
         self._taken: set[str] = set()
         self._filling = _Batch()
+        self._wanted: _Batch | None = None  # the batch a table task waits for
         self._in_flight: dict[Future[list[Result]], _Batch] = {}
         self._stopping = False
         self._client: Client | None = None
@@ -97,6 +96,7 @@ class DaskPrefetcher:
             self._client, self._cluster = _connect(config)
             threads = sum(w["nthreads"] for w in self._client.scheduler_info()["workers"].values())
             self._window = max(8, IN_FLIGHT_PER_THREAD * threads)
+            self._batch_files = max(8, min(BATCH_FILES, len(self._jobs) // self._window))
             self._thread = threading.Thread(target=self._feed, args=(first + 1,), name="kwbuild-dask", daemon=True)
             self._thread.start()
 
@@ -105,12 +105,13 @@ class DaskPrefetcher:
         index = self._index.get(rel)
         if index is None:
             return None
-        with self._changed:
-            self._changed.wait_for(lambda: self._scanned > index)
+        with self._lock:
+            self._scanned_more.wait_for(lambda: self._scanned > index)
             key, batch = self._batch_of.pop(rel, ("", None))
             if batch is None:
                 return None
-            self._changed.wait_for(lambda: batch.state in ("stored", "failed"))
+            self._wanted = batch  # if it is still being filled, the feeder sends it now
+            self._batch_back.wait_for(lambda: batch.state in ("stored", "failed"))
         raw = self._uncached.get(key)
         table = jsonio.loads(raw) if raw is not None else self._cache.get(key)
         if batch.state == "failed" or table is None:
@@ -140,10 +141,13 @@ class DaskPrefetcher:
                 if self._stopping:
                     return
                 self._scan(i)
-                if self._filling.items and self._filling.due():
-                    self._send()
-                if len(self._in_flight) >= self._window or i % BATCH_FILES == 0:
-                    self._collect(block=len(self._in_flight) >= self._window)
+                while self._due() and not self._stopping:
+                    if len(self._in_flight) < self._window:
+                        self._send()
+                    else:
+                        self._collect(block=True)
+                if i % COLLECT_EVERY == 0:
+                    self._collect(block=False)
             self._send()
             while self._in_flight and not self._stopping:
                 self._collect(block=True)
@@ -152,9 +156,9 @@ class DaskPrefetcher:
             self._fail(list(self._batch_of_key.values()))
         finally:
             self._fail([self._filling, *self._in_flight.values()])
-            with self._changed:
+            with self._lock:
                 self._scanned = len(self._jobs)
-                self._changed.notify_all()
+                self._scanned_more.notify_all()
 
     def _scan(self, i: int) -> bool:
         """Classify jobs[i]; a miss joins the batch being filled (or the batch its key already went with)."""
@@ -167,15 +171,20 @@ class DaskPrefetcher:
             batch = self._batch_of_key.get(key)
             if batch is None and (job.recompute or not self._cache.contains(key)):
                 batch = self._batch_of_key[key] = self._filling
-                batch.started = batch.started or time.monotonic()
                 batch.items.append((key, data, job.language))
                 batch.size += len(data)
-        with self._changed:
+        with self._lock:
             if batch is not None:
                 self._batch_of[job.rel] = (key, batch)
             self._scanned = i + 1
-            self._changed.notify_all()
+            self._scanned_more.notify_all()
         return batch is self._filling
+
+    def _due(self) -> bool:
+        """Is the batch being filled full, or does a table task wait for it (sparse misses)?"""
+        batch = self._filling
+        full = len(batch.items) >= self._batch_files or batch.size >= BATCH_BYTES
+        return bool(batch.items) and (full or self._wanted is batch)
 
     def _send(self) -> None:
         batch, self._filling = self._filling, _Batch()
@@ -206,10 +215,10 @@ class DaskPrefetcher:
         if self._config.recompute:
             self._mismatches.update(key for key, value in entries if self._differs(key, value))
         self._cache.put_many(entries)
-        with self._changed:
+        with self._lock:
             self._uncached.update((key, value) for key, value, cacheable in results if not cacheable)
             batch.state = "stored"
-            self._changed.notify_all()
+            self._batch_back.notify_all()
         future.release()
 
     def _differs(self, key: str, value: bytes) -> bool:
@@ -217,11 +226,11 @@ class DaskPrefetcher:
         return cached is not None and cached != jsonio.loads(value)
 
     def _fail(self, batches: list[_Batch]) -> None:
-        with self._changed:
+        with self._lock:
             for batch in batches:
                 if batch.state != "stored":
                     batch.state = "failed"
-            self._changed.notify_all()
+            self._batch_back.notify_all()
 
     def _shutdown(self) -> None:
         self._stopping = True
