@@ -41,8 +41,12 @@ class BuildResult:
     seconds: float
 
 
-def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> BuildResult:
+def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, last: bool = False) -> BuildResult:
     """Build the tree: plan, prefetch, run doit, remove what no longer has a source, save the snapshot.
+
+    The collector is off during the build (millions of small objects, few cycles). `last`: the process ends
+    after this build, so what the build allocated is frozen instead of scanned once by the collector (a full
+    collection of a large tree's objects costs tenths of a second); a long-lived caller (`watch`) collects.
 
     When the snapshot proves that nothing changed since the last successful build (sources and output folders
     as it left them), every task is up to date and doit is not even loaded: the answer costs one stat per source
@@ -82,6 +86,8 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False) -> 
             _record_usage(plan, builders.tables)
             succeeded = True
     finally:
+        if last:
+            gc.freeze()
         gc.enable()
         if succeeded:  # a build that failed or was killed leaves the marker: the next one checks everything
             jsonio.remove_file(config.layout.running)

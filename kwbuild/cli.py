@@ -135,7 +135,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.no_cache:
         config = dataclasses.replace(config, recompute=True)
     reporter = ProgressReporter(quiet=args.quiet)
-    result = run_build(config, reporter, full=args.full or args.no_cache)
+    result = run_build(config, reporter, full=args.full or args.no_cache, last=True)
     for key in result.builder.stats.mismatches:
         print(f"kwbuild: warning: cache entry {key} differed from the fresh table (replaced)", file=sys.stderr)
     summary = build_summary(result)

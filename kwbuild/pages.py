@@ -93,12 +93,13 @@ class PageBuilder:
         self.ctx = ctx
         self.links_written: list[str] = []
         self.prefetcher: Any = None
+        self.pool: Any = None  # a page pool started early (see `kwbuild.prefetch.start_pool`), until used
         self.on_links: Callable[[], None] | None = None  # kwbuild build: starts the page pool
         self.planned: list[str] | None = None  # files whose page tasks this build creates, once known
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["prefetcher"] = state["on_links"] = None
+        state["prefetcher"] = state["on_links"] = state["pool"] = None
         return state
 
     def job(self, rel: str) -> PageJob:

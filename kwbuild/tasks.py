@@ -38,7 +38,7 @@ from kwbuild.errors import BuildFailed
 from kwbuild.extract import versions_key
 from kwbuild.pages import PageBuilder, render_file_pages
 from kwbuild.plan import Plan, build_versions, stale_folders, stale_pages
-from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher
+from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher, start_pool
 from kwbuild.render import PageContext
 from kwbuild.render.markdown import folder_page
 
@@ -55,20 +55,22 @@ class StatChecker(FileChangedChecker):  # type: ignore[misc]
     which finds the table unchanged in the content cache and writes nothing, so nothing downstream runs.
     """
 
-    def info(self, file_path: str) -> os.stat_result | None:
+    def info(self, file_path: str) -> tuple[int, int] | None:
+        """(mtime_ns, size): only what the check needs (doit keeps what this returns: a whole `stat_result`
+        per dependency costs ~0.8 KB per file of the tree)."""
         try:
-            return os.stat(file_path)
+            info = os.stat(file_path)
         except OSError:
             return None
+        return info.st_mtime_ns, info.st_size
 
-    def check_modified(self, file_path: str, file_stat: os.stat_result | None, state: Any) -> bool:
+    def check_modified(self, file_path: str, file_stat: tuple[int, int] | None, state: Any) -> bool:
         if file_stat is None or not isinstance(state, list | tuple) or len(state) != 2:
             return True
-        return bool(file_stat.st_mtime_ns != state[0] or file_stat.st_size != state[1])
+        return bool(file_stat[0] != state[0] or file_stat[1] != state[1])
 
     def get_state(self, dep: str, current_state: Any) -> tuple[int, int] | None:
-        file_stat = self.info(dep)
-        state = (0, -1) if file_stat is None else (file_stat.st_mtime_ns, file_stat.st_size)
+        state = self.info(dep) or (0, -1)
         return None if current_state is not None and tuple(current_state) == state else state
 
 
@@ -408,6 +410,8 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
         tables.prefetcher = DaskPrefetcher(jobs, tables.cache, plan.config, tables.stats.record)
     elif plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
         tables.prefetcher = Prefetcher(jobs, build_table_files, tables.cache, plan.config.jobs, tables.stats.record)
+    if plan.config.jobs > 1 and _many_pages_likely(plan):  # forked now, while this process is small
+        builders.pages.pool = start_pool(render_file_pages, builders.pages.ctx, plan.config.jobs)
     builders.pages.on_links = lambda: _prefetch_pages(plan, builders)
     try:
         loader = ModuleTaskLoader(namespace(plan, builders, _Freshen(reporter) if reporter is not None else None))
@@ -423,6 +427,10 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
         raise
     finally:
         tables.prefetcher = builders.pages.prefetcher = None
+        if builders.pages.pool is not None:  # started but not needed
+            builders.pages.pool.terminate()
+            builders.pages.pool.join()
+            builders.pages.pool = None
         tables.cache.close()
     if code not in (0, 1):
         raise BuildFailed(f"doit stopped with exit code {code}")
@@ -456,4 +464,10 @@ def _prefetch_pages(plan: Plan, builders: Builders) -> None:
     pages.planned = planned_pages(plan, builders)  # the same list for the pool and for the page tasks
     jobs = [pages.job(rel) for rel in pages.planned]
     if plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
-        pages.prefetcher = Prefetcher(jobs, render_file_pages, pages.ctx, plan.config.jobs, pages.record)
+        pool, pages.pool = pages.pool, None
+        pages.prefetcher = Prefetcher(jobs, render_file_pages, pages.ctx, plan.config.jobs, pages.record, pool)
+
+
+def _many_pages_likely(plan: Plan) -> bool:
+    """Whether the page pool will probably be used: every file may be rendered, or many tables may change."""
+    return not plan.trusted or plan.candidates is None or len(plan.candidates) >= MIN_JOBS_FOR_POOL
