@@ -78,6 +78,7 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
         builders = make_builders(config)
         if plan.trusted:
             builders.tables.store.suspects = plan.candidates
+            builders.tables.trusted = True
         exit_code = run_doit(plan, builders, reporter)
         _remove_stale_outputs(plan, builders.tables)
         plan.errors = _files_with_errors(plan, builders.tables)

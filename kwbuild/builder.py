@@ -18,7 +18,7 @@ from kwbuild import jsonio
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.changes import change_report, render_changes
 from kwbuild.extract import EXTRACTORS
-from kwbuild.index import build_manifest, build_symbol_map, manifest_entry, symbol_map_part
+from kwbuild.index import build_manifest, build_symbol_map, manifest_entry, symbol_map_part, update_manifest
 from kwbuild.layout import Layout
 from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
 from kwbuild.store import DigestStore, View
@@ -195,6 +195,7 @@ class TableBuilder:
         self.stats = BuildStats()
         self.store = DigestStore(layout.digests, layout.table_path)
         self.prefetcher: Any = None  # a kwbuild.prefetch.Prefetcher while one runs
+        self.trusted = False  # the outputs are as the last (successful) build left them: see `Plan.trusted`
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -216,7 +217,13 @@ class TableBuilder:
         view = self.view(rels)
         if view.unchanged(manifest_entry) and os.path.exists(self.layout.manifest):
             return {"written": False}
-        data = jsonio.dumps(build_manifest(view.digests))
+        manifest = None
+        if self.trusted and not view.complete:  # the manifest on disk is the one the changes were made since
+            try:
+                manifest = update_manifest(jsonio.read_json(self.layout.manifest), view.changes)
+            except (OSError, ValueError, KeyError, TypeError):
+                manifest = None
+        data = jsonio.dumps(manifest if manifest is not None else build_manifest(view.digests))
         return {"written": self._write_page(self.layout.manifest, data)}
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:

@@ -239,8 +239,11 @@ def test_the_summary_error_count_follows_every_kind_of_change(project: Project) 
         (lambda: project.write("d.py", "x = (\n"), 2),
         (lambda: None, 2),
     ]
-    for change, expected in steps:
+    for step, (change, expected) in enumerate(steps):
         change()
         summary = project.build()
         assert summary["errors"] == expected
         assert project.manifest()["totals"]["files_with_errors"] == expected
+        fresh = project.root.parent / f"fresh-{step}"  # the manifest kept up to date = the one made from scratch
+        project.build(out=fresh)
+        assert (fresh / "index.json").read_bytes() == (project.out / "index.json").read_bytes()
