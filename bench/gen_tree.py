@@ -107,7 +107,7 @@ class _Writer:
             self.write(rel, text.encode())
         else:
             self.bad += 1
-            self.write(rel, BAD_KINDS[kind])
+            self.write(rel, BAD_KINDS[kind] + f"\n# bad file {self.bad}\n".encode())  # unique bytes: no cache hit
 
 
 def _bad_slots(n: int, rng: random.Random) -> dict[int, str]:
@@ -157,7 +157,7 @@ def _leaf_package(w: _Writer, leaf: int) -> None:
 def _package(w: _Writer, parts: tuple[str, ...], children: list[_Module]) -> None:
     """An `__init__.py`: a docstring, re-exports of a few of its modules' names, and `__all__`."""
     os.makedirs(os.path.join(w.root, *parts), exist_ok=True)
-    lines = [f'"""The {parts[-1]} package: {w.rng.choice(NOUNS)} {w.rng.choice(NOUNS)} helpers."""', ""]
+    lines = [f'"""The {".".join(parts)} package: {w.rng.choice(NOUNS)} {w.rng.choice(NOUNS)} helpers."""', ""]
     exported: list[str] = []
     for module in w.rng.sample(children, min(len(children), 4)):
         names = module.names[:2]

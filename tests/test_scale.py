@@ -1,0 +1,115 @@
+"""Scale: a generated tree of 100,000 small files builds with bounded memory, and its no-op build does nothing.
+
+kwbuild runs as a real subprocess (`-j 2`); a thread samples the whole process tree's memory every 100 ms (the
+summed PSS from /proc/*/smaps_rollup, so that pages a forked worker shares with the main process count once;
+the summed RSS where PSS is not available). The tree comes from `bench/gen_tree.py`. Measurements behind the
+bounds: BENCHMARKS.md ("Scale").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.gen_tree import GeneratedTree, generate
+
+FILES = int(os.environ.get("KWBUILD_SCALE_FILES", "100000"))  # the issue's number; smaller only to debug the test
+COLD_LIMIT_MB = 5000  # measured: 4.2 GB PSS at 100k; memory is linear in files today (~40 KB each), see BENCHMARKS.md
+NOOP_LIMIT_MB = 250
+
+
+@dataclass
+class Measured:
+    summary: dict[str, Any]
+    peak_mb: float
+    measure: str  # "pss" or "rss"
+
+
+def _tree_memory_kb(pid: int) -> tuple[int, str]:
+    """Summed PSS (else RSS) in kB of a process and all its descendants, from /proc."""
+    total, measure = 0, "pss"
+    stack = [pid]
+    while stack:
+        member = stack.pop()
+        try:
+            for task in os.listdir(f"/proc/{member}/task"):
+                with open(f"/proc/{member}/task/{task}/children") as handle:
+                    stack.extend(int(child) for child in handle.read().split())
+            total += _process_memory_kb(member)
+        except OSError:
+            continue  # the process ended meanwhile
+        except LookupError:
+            measure = "rss"
+            total += _status_rss_kb(member)
+    return total, measure
+
+
+def _process_memory_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        for line in handle:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise LookupError("no Pss line")
+
+
+def _status_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        return next((int(line.split()[1]) for line in handle if line.startswith("VmRSS:")), 0)
+
+
+def _build(tree: GeneratedTree, out: Path, cache: Path) -> Measured:
+    summary_path = out.parent / "summary.json"
+    summary_path.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "kwbuild.cli", "build", str(tree.root), "--out", str(out), "--cache",
+               str(cache), "-j", "2", "--summary-json", str(summary_path), "-q"]  # fmt: skip
+    peak, measure, done = [0], ["pss"], threading.Event()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            kb, measure[0] = _tree_memory_kb(proc.pid)
+            peak[0] = max(peak[0], kb)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        _, stderr = proc.communicate(timeout=3600)
+    finally:
+        done.set()
+        sampler.join()
+        proc.kill()
+    assert proc.returncode == 0, stderr.decode(errors="replace")[-4000:]
+    return Measured(json.loads(summary_path.read_text()), peak[0] / 1024, measure[0])
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedTree]:
+    folder = tmp_path_factory.mktemp("scale")
+    yield generate(FILES, folder / "src")
+    shutil.rmtree(folder)  # ~1 GB of sources and outputs: not left for pytest's kept temp folders
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc to sample memory")
+def test_100k_files_build_with_bounded_memory_and_the_no_op_does_nothing(tree: GeneratedTree) -> None:
+    out, cache = tree.root.parent / "out", tree.root.parent / "cache"
+    cold = _build(tree, out, cache)
+    assert cold.summary["files"] == FILES + tree.headers
+    assert cold.summary["parsed"] == cold.summary["files"]
+    assert cold.summary["errors"] == tree.bad > 0
+    assert cold.peak_mb <= COLD_LIMIT_MB, f"cold build: {cold.measure} peak {cold.peak_mb:.0f} MB"
+    noop = _build(tree, out, cache)
+    assert noop.summary["files"] == cold.summary["files"]
+    assert (noop.summary["parsed"], noop.summary["cache_hits"]) == (0, 0)
+    assert (noop.summary["tables_written"], noop.summary["pages_written"]) == (0, 0)
+    assert noop.peak_mb <= NOOP_LIMIT_MB, f"no-op build: {noop.measure} peak {noop.peak_mb:.0f} MB"
+    print(f"scale: {FILES} files, {cold.measure} peak: cold {cold.peak_mb:.0f} MB, no-op {noop.peak_mb:.0f} MB")
