@@ -184,13 +184,16 @@ class PageBuilder:
         view = self.view(rels)
         if view.unchanged(symbol_map_part) and os.path.exists(self.layout.docs_file("keywords.md")):
             return {"written": 0}
-        only = None  # the letters whose pages can have changed: those of the names of every changed digest
+        only: set[str] | None = None  # the letters whose pages can have changed: of the entries that changed
         if not view.complete and os.path.exists(self.layout.docs_file("keywords.md")):
-            changed = [d for pair in view.changes.values() for d in pair if d is not None]
-            only = {letter_of(symbol[0]) for digest in changed for symbol in digest.symbols}
+            only = set()
+            for old, new in view.changes.values():
+                before, after = _keyword_entries(old), _keyword_entries(new)
+                only.update(letter_of(entry[0]) for entry in before.symmetric_difference(after))
+        letters = _Letters()
         entries = []
         for digest in view.digests:
-            wanted = only is None or any(letter_of(symbol[0]) in only for symbol in digest.symbols)
+            wanted = only is None or any(letters(symbol[0]) in only for symbol in digest.symbols)
             anchors = anchor_ids([s[1] for s in digest.symbols]) if wanted else [""] * len(digest.symbols)
             for symbol, anchor in zip(digest.symbols, anchors, strict=True):
                 entries.append((symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor))
@@ -239,6 +242,28 @@ class PageBuilder:
                     jsonio.remove_file(os.path.join(docs, entry))
         self.stats.pages_written += written
         return {"written": written}
+
+
+def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str]]:
+    """A file's entries in the A-Z index: (name, kind, qualname, line, anchor)."""
+    if digest is None:
+        return set()
+    anchors = anchor_ids([s[1] for s in digest.symbols])
+    return {(s[0], s[2], s[1], s[3], a) for s, a in zip(digest.symbols, anchors, strict=True)}
+
+
+class _Letters:
+    """`letter_of`, remembered by first character (called for every definition of the tree)."""
+
+    def __init__(self) -> None:
+        self._by_first: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        first = name[:1]
+        letter = self._by_first.get(first)
+        if letter is None:
+            letter = self._by_first[first] = letter_of(name)
+        return letter
 
 
 def _module_part(digest: Digest) -> tuple[object, ...]:

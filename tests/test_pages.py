@@ -193,6 +193,10 @@ def test_a_new_name_rewrites_only_its_letter_of_a_split_keyword_index(project: P
     rewritten = {name for name in now if letters.get(name) != now[name]}
     assert rewritten == {"keywords-z.md"}  # a new letter; c's page keeps its bytes (no name starting with c moved)
     assert "zeta" in (docs / "keywords-z.md").read_text() and "keywords-z.md" in (docs / "keywords.md").read_text()
+    a = project.root / "pkg/a.py"
+    a.write_text("def zz_top():\n    pass\n\n" + a.read_text())  # every definition of a.py moves down 3 lines
+    project.build()
+    assert "pkg/a.py` · [L4]" in (docs / "keywords-a.md").read_text()
     (project.root / "pkg/h.py").unlink()  # a letter goes away
     project.build()
     assert not (docs / "keywords-h.md").exists()

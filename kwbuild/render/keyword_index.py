@@ -45,17 +45,22 @@ def render_keyword_index(
     if len(entries) <= SPLIT_AT:
         buckets = _buckets(_groups(entries))
         return {KEYWORDS_PAGE: _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))}
-    counts: dict[str, tuple[set[str], int]] = {}
+    by_first: dict[str, str] = {}  # first character -> letter (this runs for every definition of the tree)
+    names: dict[str, set[str]] = {}
+    definitions: dict[str, int] = {}
+    wanted = []
     for entry in entries:
-        names, definitions = counts.setdefault(letter_of(entry[0]), (set(), 0))
-        names.add(entry[0])
-        counts[letter_of(entry[0])] = (names, definitions + 1)
-    wanted = [e for e in entries if only is None or letter_of(e[0]) in only]
+        first = entry[0][:1]
+        letter = by_first.get(first) or by_first.setdefault(first, letter_of(entry[0]))
+        names.setdefault(letter, set()).add(entry[0])
+        definitions[letter] = definitions.get(letter, 0) + 1
+        if only is None or letter in only:
+            wanted.append(entry)
     buckets = _buckets(_groups(wanted))
     urls = _file_urls({entry[3] for entry in wanted}, ctx or PageContext())
-    pages: dict[str, str | None] = {f"keywords-{b}.md": None for b in counts}
+    pages: dict[str, str | None] = {f"keywords-{b}.md": None for b in names}
     pages.update({f"keywords-{b}.md": _letter_page(b, groups, urls) for b, groups in buckets.items()})
-    totals = {b: (len(names), n) for b, (names, n) in counts.items()}
+    totals = {b: (len(names[b]), definitions[b]) for b in names}
     return {KEYWORDS_PAGE: _letters_page(totals), **pages}
 
 
