@@ -18,7 +18,14 @@ from kwbuild import jsonio
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.changes import change_report, render_changes
 from kwbuild.extract import EXTRACTORS
-from kwbuild.index import build_manifest, build_symbol_map, manifest_entry, symbol_map_part, update_manifest
+from kwbuild.index import (
+    build_manifest,
+    build_symbol_map,
+    manifest_entry,
+    symbol_map_part,
+    update_manifest,
+    update_symbol_map,
+)
 from kwbuild.layout import Layout
 from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
 from kwbuild.store import DigestStore, View
@@ -231,7 +238,13 @@ class TableBuilder:
         view = self.view(rels)
         if view.unchanged(symbol_map_part) and os.path.exists(self.layout.symbol_map):
             return {"written": False}
-        data = jsonio.dumps(build_symbol_map(view.digests))
+        symbol_map = None
+        if self.trusted and not view.complete:  # the map on disk is the one the changes were made since
+            try:
+                symbol_map = update_symbol_map(jsonio.read_json(self.layout.symbol_map), view.changes)
+            except (OSError, ValueError, KeyError, TypeError):
+                symbol_map = None
+        data = jsonio.dumps(symbol_map if symbol_map is not None else build_symbol_map(view.digests))
         return {"written": self._write_page(self.layout.symbol_map, data)}
 
     def state_is_saved(self) -> bool:

@@ -207,8 +207,8 @@ def folder_tasks(plan: Plan, builders: Builders, folders: list[str]) -> Iterator
 
 
 def _subfolder_inits(plan: Plan, subs: list[str]) -> list[str]:
-    rels = set(plan.rels)
-    return [p for sub in subs for p in (f"{sub}/__init__.py", f"{sub}/__init__.pyi") if p in rels]
+    known = plan.modules  # a dict by path: a set of the tree's files, without building one per folder
+    return [p for sub in subs for p in (f"{sub}/__init__.py", f"{sub}/__init__.pyi") if p in known]
 
 
 def _subfolder_readmes(plan: Plan, subs: list[str]) -> list[str]:

@@ -237,7 +237,9 @@ def test_the_summary_error_count_follows_every_kind_of_change(project: Project) 
         (lambda: project.write("b.py", "def broken(:\n"), 2),
         (lambda: (project.root / "c.py").unlink(), 1),
         (lambda: project.write("d.py", "x = (\n"), 2),
-        (lambda: None, 2),
+        (lambda: project.write("b.py", "def fine():\n    pass\n\nclass fine:\n    def a(self): ...\n"), 1),
+        (lambda: project.write("a.py", "def a():\n    pass\n\ndef fine():\n    pass\n"), 1),
+        (lambda: None, 1),
     ]
     for step, (change, expected) in enumerate(steps):
         change()
@@ -247,3 +249,4 @@ def test_the_summary_error_count_follows_every_kind_of_change(project: Project) 
         fresh = project.root.parent / f"fresh-{step}"  # the manifest kept up to date = the one made from scratch
         project.build(out=fresh)
         assert (fresh / "index.json").read_bytes() == (project.out / "index.json").read_bytes()
+        assert (fresh / "symbols.json").read_bytes() == (project.out / "symbols.json").read_bytes()

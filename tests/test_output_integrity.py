@@ -93,7 +93,7 @@ def test_an_edit_in_place_is_repaired_by_full(
 
 
 def test_files_that_are_not_outputs_are_left_alone(built: tuple[Project, dict[str, bytes]]) -> None:
-    project, before = built
+    project, _before = built
     notes = project.out / "notes.txt"
     notes.write_text("mine\n")
     (project.out / "docs/pkg/extra.txt").write_text("also mine\n")
