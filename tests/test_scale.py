@@ -24,8 +24,8 @@ import pytest
 from bench.gen_tree import GeneratedTree, generate
 
 FILES = int(os.environ.get("KWBUILD_SCALE_FILES", "100000"))  # the number; smaller only to debug the test
-COLD_LIMIT_MB = 5000  # measured: 4.2 GB PSS at 100k; memory is linear in files today (~40 KB each), see BENCHMARKS.md
-NOOP_LIMIT_MB = 250
+COLD_LIMIT_MB = 3500  # measured 2,816 MB PSS at 100k (was 4.2 GB before the page pool forked early); ~28 KB a file
+NOOP_LIMIT_MB = 200  # measured 105 MB at 100k
 
 
 @dataclass
