@@ -45,6 +45,28 @@ def link_part(digest: Digest) -> tuple[object, ...]:
     return digest.path, digest.module, digest.all, digest.imports, toplevel
 
 
+def _toplevel(digest: Digest) -> set[str]:
+    return {s[0] for s in digest.symbols if s[4] is None}
+
+
+def links_unchanged(changes: dict[str, tuple[Digest | None, Digest | None]], digests: Iterable[Digest]) -> bool:
+    """True when these changes cannot change any file's links, though their `link_part` differs: only top-level
+    names came or went, and no import of the tree asks for one of them by name.
+
+    Names matter to linking only where an import looks one up (`from m import name`, followed through
+    re-exports, whose bindings are imports too): a new function nobody imports yet changes no link."""
+    moved: set[str] = set()
+    for old, new in changes.values():
+        if old is None or new is None:
+            return False
+        if link_part(old)[:4] != link_part(new)[:4]:
+            return False
+        moved.update(_toplevel(old).symmetric_difference(_toplevel(new)))
+    if not moved:
+        return True
+    return all(imp[I_NAME] not in moved for digest in digests for imp in digest.imports)
+
+
 @dataclass
 class _Module:
     path: str

@@ -17,7 +17,7 @@ from kwbuild.builder import BuildStats
 from kwbuild.digest import Digest
 from kwbuild.index import symbol_map_part
 from kwbuild.layout import Layout
-from kwbuild.link import Linker, Links, link_part
+from kwbuild.link import Linker, Links, link_part, links_unchanged
 from kwbuild.render import (
     FolderInfo,
     PageContext,
@@ -117,7 +117,8 @@ class PageBuilder:
     def build_links(self, rels: list[str]) -> dict[str, Any]:
         """doit action: resolve every import of the tree; write each file's links if they changed."""
         view = self.view(rels)
-        if not view.unchanged(link_part) or not all(os.path.exists(self.layout.links_path(r)) for r in rels):
+        unchanged = view.unchanged(link_part) or (not view.complete and links_unchanged(view.changes, view.digests))
+        if not unchanged or not all(os.path.exists(self.layout.links_path(r)) for r in rels):
             for rel, links in Linker(view.digests).link_all().items():
                 if jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links)):
                     self.links_written.append(rel)

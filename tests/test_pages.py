@@ -203,3 +203,34 @@ def test_a_new_name_rewrites_only_its_letter_of_a_split_keyword_index(project: P
     fresh = tmp_path / "fresh"
     project.build(out=fresh)
     assert _docs(project.out) == _docs(fresh)
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    found = {}
+    for top in ("tables", "links", "docs"):
+        for path in sorted((out / top).rglob("*")):
+            if path.is_file():
+                found[str(path.relative_to(out))] = path.read_bytes()
+    return found
+
+
+def test_a_new_name_relinks_only_when_an_import_asks_for_it(project: Project, tmp_path: Path) -> None:
+    """Links depend on names only where an import looks one up: a new function nobody imports leaves every links
+    file alone; a name an import was waiting for resolves it (and both equal a fresh build)."""
+    project.write("pkg/__init__.py", "from .core import *\n")
+    project.write("pkg/core.py", "def engine():\n    pass\n")
+    project.write("app.py", "from pkg import later\nfrom pkg.core import engine\n")
+    project.build()
+    links = {p: os.stat(p).st_ino for p in (project.out / "links").rglob("*.json")}
+    project.write("pkg/core.py", "def engine():\n    pass\n\ndef unused():\n    pass\n")
+    project.build()
+    assert {p: os.stat(p).st_ino for p in (project.out / "links").rglob("*.json")} == links
+    project.build(out=tmp_path / "fresh1")
+    assert _outputs(project.out) == _outputs(tmp_path / "fresh1")
+    before = (project.out / "links/app.py.json").read_text()
+    project.write("pkg/core.py", "def engine():\n    pass\n\ndef unused():\n    pass\n\ndef later():\n    pass\n")
+    project.build()
+    after = (project.out / "links/app.py.json").read_text()
+    assert after != before and '"resolved_symbol":"later"' in after.replace(" ", "")
+    project.build(out=tmp_path / "fresh2")
+    assert _outputs(project.out) == _outputs(tmp_path / "fresh2")
