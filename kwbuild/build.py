@@ -253,5 +253,6 @@ def _remove_empty_folders(top: str) -> None:
 def _save_snapshot(plan: Plan, vanished: set[str]) -> None:
     files = {s.rel: (s.mtime_ns, s.size, plan.modules[s.rel]) for s in plan.discovery.sources if s.rel not in vanished}
     stamps = output_stamps(plan.config.layout, plan.folders)
-    snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, time.time_ns())
+    readmes = plan.discovery.readmes
+    snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, time.time_ns(), readmes)
     save_snapshot(plan.config.layout.snapshot, snapshot)

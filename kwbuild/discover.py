@@ -71,12 +71,17 @@ class Source:
     size: int
 
 
+README_NAMES = ("README.md", "README.rst", "README.txt", "README")
+"""The files a folder index takes a subfolder's summary from (when it has no `__init__` docstring)."""
+
+
 @dataclass
 class Discovery:
     """The sources of a tree, sorted by path, and the count of each skip reason."""
 
     sources: list[Source] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    readmes: dict[str, tuple[int, int]] = field(default_factory=dict)  # README path -> (mtime_ns, size)
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,22 @@ def discover_sources(root: Path, rules: Rules) -> Discovery:
             continue
         if rules.gitignore and not names.isdisjoint(_IGNORE_FILES):
             ignores = ignores + _gitignore_at(folder, prefix, found)
+        for entry in entries:  # folder indexes show a subfolder's README: its stat goes in the snapshot
+            if entry.name in README_NAMES:
+                _note_readme(entry, prefix, found)
         for entry in entries:
             _visit(entry, prefix, ignores, include, exclude, skip_real, stack, found, overrides)
     found.sources.sort(key=lambda source: source.rel)
     return found
+
+
+def _note_readme(entry: os.DirEntry[str], prefix: str, found: Discovery) -> None:
+    try:
+        if entry.is_file():
+            info = entry.stat()
+            found.readmes[prefix + entry.name] = (info.st_mtime_ns, info.st_size)
+    except OSError:
+        return
 
 
 def _visit(

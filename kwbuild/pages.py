@@ -15,6 +15,7 @@ from typing import Any
 from kwbuild import jsonio
 from kwbuild.builder import BuildStats
 from kwbuild.digest import Digest
+from kwbuild.discover import README_NAMES
 from kwbuild.index import symbol_map_part
 from kwbuild.layout import Layout
 from kwbuild.link import Linker, Links, link_part, links_unchanged
@@ -31,8 +32,6 @@ from kwbuild.render import (
 from kwbuild.render.keyword_index import letter_of
 from kwbuild.render.markdown import anchor_ids, docs_page, folder_page, kw_page
 from kwbuild.store import View
-
-README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class Plan:
     errors: int = 0  # files with recorded errors, once the build knows
     edited: list[str] = field(default_factory=list)  # outputs modified since the last build, not by kwbuild
     docs_root_changed: bool = False  # a global page may have been deleted since the last build
+    changed_readmes: list[str] = field(default_factory=list)  # READMEs edited, added or removed since
     removed: list[str] = field(default_factory=list)
     rels: list[str] = field(default_factory=list)
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
@@ -84,6 +85,7 @@ class Plan:
             and not self.candidates
             and not self.removed
             and not self.changed_outputs
+            and not self.changed_readmes
             and len(self.snapshot.files) == len(self.rels)
         )
 
@@ -174,6 +176,8 @@ def _apply_snapshot(plan: Plan, previous: Snapshot) -> None:
         if changed or (unsure and not os.path.exists(layout.table_path(rel))):
             candidates.add(rel)
     plan.candidates = candidates
+    readmes, before = plan.discovery.readmes, previous.readmes
+    plan.changed_readmes = sorted(rel for rel in readmes.keys() | before.keys() if readmes.get(rel) != before.get(rel))
     current = set(plan.modules)
     plan.removed = sorted(rel for rel in previous.files if rel not in current)
 
@@ -259,6 +263,8 @@ def stale_folders(plan: Plan, pages: list[str]) -> list[str]:
         while folder:
             folder = folder.rpartition("/")[0]
             affected.add(folder)
+    for readme in plan.changed_readmes:  # shown in the index of the folder above its own
+        affected.add(readme.rpartition("/")[0].rpartition("/")[0])
     if plan.trusted:
         for rel in pages:
             folder = rel.rpartition("/")[0]

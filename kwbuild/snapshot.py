@@ -9,7 +9,8 @@ replaced in one (by hand, or by a tool that saves through a rename) changes the 
 build whose sources and output folders are all as the snapshot says has nothing to do, and knows it from
 one stat per folder instead of one per output; and when the build finished, so that in an output folder that did
 change, the outputs modified since (by hand: kwbuild writes outputs only while it builds) can be told apart.
-And the number of files with recorded errors, for the summary.
+And the number of files with recorded errors, for the summary, and the stat of each README (folder indexes
+show a subfolder's README summary).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Snapshot:
     outputs: dict[str, int] = field(default_factory=dict)  # output folder (tables/<folder>, ...) -> mtime_ns
     errors: int = 0  # files with recorded errors
     finished_ns: int = 0  # when the build ended: an output modified later was modified by something else
+    readmes: dict[str, tuple[int, int]] = field(default_factory=dict)  # README path -> (mtime_ns, size)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +42,7 @@ class Snapshot:
             "outputs": self.outputs,
             "errors": self.errors,
             "finished_ns": self.finished_ns,
+            "readmes": self.readmes,
         }
 
 
@@ -54,13 +57,18 @@ def load_snapshot(path: str, versions: str) -> Snapshot | None:
     files, outputs, errors, finished = (raw.get(key) for key in ("files", "outputs", "errors", "finished_ns"))
     if not isinstance(files, dict) or not isinstance(outputs, dict) or not isinstance(errors, int):
         return None
-    if not isinstance(finished, int):
+    readmes = raw.get("readmes")
+    if not isinstance(finished, int) or not isinstance(readmes, dict):
         return None
     try:
         entries = {rel: (e[0], e[1], e[2]) for rel, e in files.items()}
     except (TypeError, IndexError, KeyError):
         return None
-    return Snapshot(versions, entries, outputs, errors, finished)
+    try:
+        readme_stats = {rel: (int(e[0]), int(e[1])) for rel, e in readmes.items()}
+    except (TypeError, IndexError, ValueError):
+        return None
+    return Snapshot(versions, entries, outputs, errors, finished, readme_stats)
 
 
 def save_snapshot(path: str, snapshot: Snapshot) -> None:

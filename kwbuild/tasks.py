@@ -34,6 +34,7 @@ from doit.doit_cmd import DoitMain
 from kwbuild.builder import TableBuilder, build_table_files
 from kwbuild.cache import ContentCache
 from kwbuild.config import BuildConfig
+from kwbuild.discover import README_NAMES
 from kwbuild.errors import BuildFailed
 from kwbuild.extract import versions_key
 from kwbuild.pages import PageBuilder, render_file_pages
@@ -212,8 +213,6 @@ def _subfolder_inits(plan: Plan, subs: list[str]) -> list[str]:
 
 
 def _subfolder_readmes(plan: Plan, subs: list[str]) -> list[str]:
-    from kwbuild.pages import README_NAMES
-
     root = str(plan.config.root)
     return [path for sub in subs for name in README_NAMES if os.path.isfile(path := os.path.join(root, sub, name))]
 

@@ -234,3 +234,20 @@ def test_a_new_name_relinks_only_when_an_import_asks_for_it(project: Project, tm
     assert after != before and '"resolved_symbol":"later"' in after.replace(" ", "")
     project.build(out=tmp_path / "fresh2")
     assert _outputs(project.out) == _outputs(tmp_path / "fresh2")
+
+
+def test_an_edited_readme_updates_the_index_of_the_folder_above(project: Project, tmp_path: Path) -> None:
+    project.write("top/sub/mod.py", "def f():\n    pass\n")
+    project.write("top/sub/README.md", "# Old summary\n")
+    project.build()
+    index = project.out / "docs/top/index.md"
+    assert "Old summary" in index.read_text()
+    project.write("top/sub/README.md", "# New summary, longer\n")
+    summary = project.build()
+    assert summary["parsed"] == 0
+    assert "New summary, longer" in index.read_text() and "Old summary" not in index.read_text()
+    (project.root / "top/sub/README.md").unlink()
+    project.build()
+    assert "New summary" not in index.read_text()
+    project.build(out=tmp_path / "fresh")
+    assert _outputs(project.out) == _outputs(tmp_path / "fresh")
