@@ -205,7 +205,7 @@ def edit_cpp_literal(data: bytes, stamp: int) -> bytes:
 # ------------------------------------------------------------------------------------------------- measuring
 
 
-def _tree_memory_kb(pid: int) -> tuple[int, int]:
+def tree_memory_kb(pid: int) -> tuple[int, int]:
     """Summed Rss and Pss (kB) of a process and all its descendants, from /proc."""
     rss = pss = 0
     stack = [pid]
@@ -237,7 +237,7 @@ def timed(cmd: list[str], log: Path) -> tuple[Run, bytes]:
 
     def sample(pid: int) -> None:
         while not done.wait(0.02):
-            peaks[:] = map(max, peaks, _tree_memory_kb(pid))
+            peaks[:] = map(max, peaks, tree_memory_kb(pid))
 
     with log.open("ab") as err:
         load = os.getloadavg()[0]

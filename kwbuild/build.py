@@ -61,7 +61,6 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
         if full:
             _remove_edited(config.layout, _edited_since_last_build(config.layout))
             _forget(config.layout)
-        _check_doit_db(config.layout)
         plan = make_plan(config, use_snapshot=not full, clean=clean)
         _remove_edited(config.layout, plan.edited)
         if plan.docs_root_changed:  # a part of a global page set may be gone: make the sets again
@@ -75,6 +74,7 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
             return BuildResult(plan, idle, 0, time.perf_counter() - started)
         from kwbuild.tasks import make_builders, run_doit
 
+        _check_doit_db(config.layout)
         builders = make_builders(config)
         if plan.trusted:
             builders.tables.store.suspects = plan.candidates

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kwbuild import jsonio
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.changes import change_report, render_changes
+from kwbuild.digest import Digest
 from kwbuild.extract import EXTRACTORS
 from kwbuild.index import (
     build_manifest,
@@ -28,7 +30,7 @@ from kwbuild.index import (
 )
 from kwbuild.layout import Layout
 from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
-from kwbuild.store import DigestStore, View
+from kwbuild.store import Change, DigestStore, View
 
 log = logging.getLogger("kwbuild")
 
@@ -221,31 +223,34 @@ class TableBuilder:
 
     def build_manifest(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the manifest task."""
-        view = self.view(rels)
-        if view.unchanged(manifest_entry) and os.path.exists(self.layout.manifest):
-            return {"written": False}
-        manifest = None
-        if self.trusted and not view.complete:  # the manifest on disk is the one the changes were made since
-            try:
-                manifest = update_manifest(jsonio.read_json(self.layout.manifest), view.changes)
-            except (OSError, ValueError, KeyError, TypeError):
-                manifest = None
-        data = jsonio.dumps(manifest if manifest is not None else build_manifest(view.digests))
-        return {"written": self._write_page(self.layout.manifest, data)}
+        return self._build_aggregate(rels, self.layout.manifest, manifest_entry, build_manifest, update_manifest)
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the symbol map task."""
+        path = self.layout.symbol_map
+        return self._build_aggregate(rels, path, symbol_map_part, build_symbol_map, update_symbol_map)
+
+    def _build_aggregate(
+        self,
+        rels: list[str],
+        path: str,
+        part: Callable[[Digest], object],
+        build: Callable[[list[Digest]], dict[str, Any]],
+        update: Callable[[Any, dict[str, Change]], dict[str, Any] | None],
+    ) -> dict[str, Any]:
+        """An aggregate JSON file: kept when `part` of every changed digest is equal; in a trusted build patched
+        from the changes (the file on disk is the one they were made since); else built from every digest."""
         view = self.view(rels)
-        if view.unchanged(symbol_map_part) and os.path.exists(self.layout.symbol_map):
+        if view.unchanged(part) and os.path.exists(path):
             return {"written": False}
-        symbol_map = None
-        if self.trusted and not view.complete:  # the map on disk is the one the changes were made since
+        value = None
+        if self.trusted and not view.complete:
             try:
-                symbol_map = update_symbol_map(jsonio.read_json(self.layout.symbol_map), view.changes)
+                value = update(jsonio.read_json(path), view.changes)
             except (OSError, ValueError, KeyError, TypeError):
-                symbol_map = None
-        data = jsonio.dumps(symbol_map if symbol_map is not None else build_symbol_map(view.digests))
-        return {"written": self._write_page(self.layout.symbol_map, data)}
+                value = None
+        data = jsonio.dumps(value if value is not None else build(view.digests))
+        return {"written": self._write_page(path, data)}
 
     def state_is_saved(self) -> bool:
         """doit `uptodate` of the state task."""

@@ -252,28 +252,6 @@ class Unchanged:
         return not (self.builders.pages.links_written if self.reads_links else stats.tables_written)
 
 
-def trusted_aggregate_task(
-    name: str,
-    targets: list[str],
-    action: Callable[..., Any],
-    rels: list[str],
-    versions: str,
-    builders: Builders,
-    plan: Plan,
-    reads_links: bool,
-) -> dict[str, Any]:
-    """An aggregate whose inputs are checked by `Unchanged` instead of one `file_dep` per table."""
-    return {
-        "doc": f"{name} of the whole tree",
-        "task_dep": ["table", "links"] if reads_links else ["table"],
-        "targets": targets,
-        "actions": [_action(action, rels)],
-        "uptodate": [SameValue(versions), Unchanged(plan, builders, reads_links)],
-        "clean": True,
-        "verbosity": 0,
-    }
-
-
 def planned_pages(plan: Plan, builders: Builders) -> list[str]:
     """The files whose page tasks this build creates (once the links are written)."""
     if plan.trusted:
@@ -297,10 +275,14 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         yield from table_tasks(plan, builders)
 
     def aggregate(name: str, deps: list[str], targets: list[str], action: Callable[..., Any]) -> dict[str, Any]:
-        if plan.trusted:  # inputs known unchanged unless this build rewrote one: no need to stat every table
-            reads_links = deps is links
-            return trusted_aggregate_task(name, targets, action, rels, versions, builders, plan, reads_links)
-        return aggregate_task(name, deps, targets, action, rels, versions)
+        if not plan.trusted:
+            return aggregate_task(name, deps, targets, action, rels, versions)
+        # trusted: the inputs are unchanged unless this build rewrote one, which `Unchanged` knows without a stat
+        reads_links = deps is links
+        task = aggregate_task(name, [], targets, action, rels, versions)
+        task["task_dep"] = ["table", "links"] if reads_links else ["table"]
+        task["uptodate"].append(Unchanged(plan, builders, reads_links))
+        return task
 
     def task_manifest() -> dict[str, Any]:
         return aggregate("manifest", tables, [layout.manifest], builders.tables.build_manifest)

@@ -17,20 +17,7 @@ import pytest
 from kwbuild.extract import cpp
 from kwbuild.model import content_hash, load_schema, make_cached_table, place_table
 
-SYMBOL_KEYS = {
-    "name",
-    "qualname",
-    "kind",
-    "line",
-    "end_line",
-    "col",
-    "signature",
-    "decorators",
-    "bases",
-    "docstring",
-    "parent",
-    "is_async",
-}
+SYMBOL_KEYS = set(load_schema()["$defs"]["symbol"]["required"])  # the schema's one list
 KINDS = {
     "namespace",
     "class",

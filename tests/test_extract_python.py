@@ -10,22 +10,10 @@ import orjson
 import pytest
 
 from kwbuild.extract import python
+from kwbuild.model import load_schema
 
 TOP_KEYS = {"language", "docstring", "all", "partial", "symbols", "imports", "errors"}
-SYMBOL_KEYS = {
-    "name",
-    "qualname",
-    "kind",
-    "line",
-    "end_line",
-    "col",
-    "signature",
-    "decorators",
-    "bases",
-    "docstring",
-    "parent",
-    "is_async",
-}
+SYMBOL_KEYS = set(load_schema()["$defs"]["symbol"]["required"])  # the schema's one list
 IMPORT_KEYS = {"module", "name", "asname", "level", "line", "type_checking"}
 ERROR_KEYS = {"kind", "message", "line", "col"}
 

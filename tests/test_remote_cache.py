@@ -25,6 +25,7 @@ import pytest
 from kwbuild import jsonio
 from kwbuild.cache import ContentCache
 from kwbuild.remote import READ_TIMEOUT, TOKEN_ENV, RemoteCache, entry_problem
+from tests.test_serve import free_port, stop_process
 
 TOKEN = "ci-token-2718"
 FILES = 30  # more than MIN_JOBS_FOR_POOL: with -j 2 the lookups and pushes run in forked pool workers
@@ -80,13 +81,6 @@ def entries(cache: Path) -> dict[str, bytes]:
         return {key: opened[key] for key in opened.iterkeys()}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     port: int
@@ -129,14 +123,7 @@ def kwbuild_serve(out: Path, cache: Path, token: str | None) -> Iterator[Server]
             time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        stop_process(process)
 
 
 @dataclass

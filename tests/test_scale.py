@@ -1,8 +1,8 @@
 """Scale: a generated tree of 100,000 small files builds with bounded memory, and its no-op build does nothing.
 
 kwbuild runs as a real subprocess (`-j 2`); a thread samples the whole process tree's memory every 100 ms (the
-summed PSS from /proc/*/smaps_rollup, so that pages a forked worker shares with the main process count once;
-the summed RSS where PSS is not available). The tree comes from `bench/gen_tree.py`. Measurements behind the
+summed PSS from /proc/*/smaps_rollup, as bench/run.py measures it, so that pages a forked worker shares with
+the main process count once). The tree comes from `bench/gen_tree.py`. Measurements behind the
 bounds: BENCHMARKS.md ("Scale").
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bench.gen_tree import GeneratedTree, generate
+from bench.run import tree_memory_kb
 
 FILES = int(os.environ.get("KWBUILD_SCALE_FILES", "100000"))  # the issue's number; smaller only to debug the test
 COLD_LIMIT_MB = 3500  # measured 2,816 MB PSS at 100k (was 4.2 GB before the page pool forked early); ~28 KB a file
@@ -32,39 +33,6 @@ NOOP_LIMIT_MB = 200  # measured 105 MB at 100k
 class Measured:
     summary: dict[str, Any]
     peak_mb: float
-    measure: str  # "pss" or "rss"
-
-
-def _tree_memory_kb(pid: int) -> tuple[int, str]:
-    """Summed PSS (else RSS) in kB of a process and all its descendants, from /proc."""
-    total, measure = 0, "pss"
-    stack = [pid]
-    while stack:
-        member = stack.pop()
-        try:
-            for task in os.listdir(f"/proc/{member}/task"):
-                with open(f"/proc/{member}/task/{task}/children") as handle:
-                    stack.extend(int(child) for child in handle.read().split())
-            total += _process_memory_kb(member)
-        except OSError:
-            continue  # the process ended meanwhile
-        except LookupError:
-            measure = "rss"
-            total += _status_rss_kb(member)
-    return total, measure
-
-
-def _process_memory_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup") as handle:
-        for line in handle:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    raise LookupError("no Pss line")
-
-
-def _status_rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        return next((int(line.split()[1]) for line in handle if line.startswith("VmRSS:")), 0)
 
 
 def _build(tree: GeneratedTree, out: Path, cache: Path) -> Measured:
@@ -72,13 +40,12 @@ def _build(tree: GeneratedTree, out: Path, cache: Path) -> Measured:
     summary_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "kwbuild.cli", "build", str(tree.root), "--out", str(out), "--cache",
                str(cache), "-j", "2", "--summary-json", str(summary_path), "-q"]  # fmt: skip
-    peak, measure, done = [0], ["pss"], threading.Event()
+    peak, done = [0], threading.Event()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def sample() -> None:
         while not done.wait(0.1):
-            kb, measure[0] = _tree_memory_kb(proc.pid)
-            peak[0] = max(peak[0], kb)
+            peak[0] = max(peak[0], tree_memory_kb(proc.pid)[1])  # (rss, pss): PSS counts shared pages once
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -89,7 +56,7 @@ def _build(tree: GeneratedTree, out: Path, cache: Path) -> Measured:
         sampler.join()
         proc.kill()
     assert proc.returncode == 0, stderr.decode(errors="replace")[-4000:]
-    return Measured(json.loads(summary_path.read_text()), peak[0] / 1024, measure[0])
+    return Measured(json.loads(summary_path.read_text()), peak[0] / 1024)
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +73,10 @@ def test_100k_files_build_with_bounded_memory_and_the_no_op_does_nothing(tree: G
     assert cold.summary["files"] == FILES + tree.headers
     assert cold.summary["parsed"] == cold.summary["files"]
     assert cold.summary["errors"] == tree.bad > 0
-    assert cold.peak_mb <= COLD_LIMIT_MB, f"cold build: {cold.measure} peak {cold.peak_mb:.0f} MB"
+    assert cold.peak_mb <= COLD_LIMIT_MB, f"cold build: PSS peak {cold.peak_mb:.0f} MB"
     noop = _build(tree, out, cache)
     assert noop.summary["files"] == cold.summary["files"]
     assert (noop.summary["parsed"], noop.summary["cache_hits"]) == (0, 0)
     assert (noop.summary["tables_written"], noop.summary["pages_written"]) == (0, 0)
-    assert noop.peak_mb <= NOOP_LIMIT_MB, f"no-op build: {noop.measure} peak {noop.peak_mb:.0f} MB"
-    print(f"scale: {FILES} files, {cold.measure} peak: cold {cold.peak_mb:.0f} MB, no-op {noop.peak_mb:.0f} MB")
+    assert noop.peak_mb <= NOOP_LIMIT_MB, f"no-op build: PSS peak {noop.peak_mb:.0f} MB"
+    print(f"scale: {FILES} files, PSS peak: cold {cold.peak_mb:.0f} MB, no-op {noop.peak_mb:.0f} MB")

@@ -71,6 +71,18 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by a test: terminate, then kill if it does not end within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
+
+
 @contextlib.contextmanager
 def running_server(out: Path) -> Iterator[Server]:
     """Start the real server on a free loopback port; stop it (SIGTERM, then SIGKILL) afterwards."""
@@ -82,14 +94,7 @@ def running_server(out: Path) -> Iterator[Server]:
         _wait_until_up(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        stop_process(process)
 
 
 def _wait_until_up(server: Server) -> None:
