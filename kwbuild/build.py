@@ -26,7 +26,15 @@ from kwbuild.errors import UserError
 from kwbuild.extract import EXTRACTORS
 from kwbuild.jsonio import TEMP_SUFFIX
 from kwbuild.layout import Layout
-from kwbuild.plan import Plan, all_output_folders, edited_outputs, make_plan, output_stamps, snapshot_versions
+from kwbuild.plan import (
+    Plan,
+    all_output_folders,
+    drop_untouched,
+    edited_outputs,
+    make_plan,
+    output_stamps,
+    snapshot_versions,
+)
 from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.snapshot import Snapshot, save_snapshot
 
@@ -66,9 +74,12 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
         if plan.docs_root_changed:  # a part of a global page set may be gone: make the sets again
             for page_set in GLOBAL_PAGE_SETS:
                 jsonio.remove_file(config.layout.docs_file(f"{page_set}.md"))
+        drop_untouched(plan)
         if plan.nothing_to_do:
             assert plan.snapshot is not None
             plan.errors = plan.snapshot.errors
+            if plan.restated:  # nothing written: the last build's end still bounds kwbuild's writes
+                _save_snapshot(plan, set(), finished_ns=plan.snapshot.finished_ns)
             succeeded = True
             idle = TableBuilder(config.layout, ContentCache(config.cache))
             return BuildResult(plan, idle, 0, time.perf_counter() - started)
@@ -250,9 +261,10 @@ def _remove_empty_folders(top: str) -> None:
                 continue
 
 
-def _save_snapshot(plan: Plan, vanished: set[str]) -> None:
+def _save_snapshot(plan: Plan, vanished: set[str], finished_ns: int | None = None) -> None:
     files = {s.rel: (s.mtime_ns, s.size, plan.modules[s.rel]) for s in plan.discovery.sources if s.rel not in vanished}
     stamps = output_stamps(plan.config.layout, plan.folders)
     readmes = plan.discovery.readmes
-    snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, time.time_ns(), readmes)
+    finished = time.time_ns() if finished_ns is None else finished_ns
+    snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, finished, readmes)
     save_snapshot(plan.config.layout.snapshot, snapshot)

@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from kwbuild.extract import language_of
+from kwbuild.extract import languages_by_suffix
 
 if TYPE_CHECKING:
     import pathspec
@@ -61,9 +61,9 @@ def _spec(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-@dataclass(frozen=True)
-class Source:
-    """One source file: its tree-relative '/'-separated path, language and stat at discovery."""
+class Source(NamedTuple):
+    """One source file: its tree-relative '/'-separated path, language and stat at discovery (a tuple: a
+    large tree has one per file, made on every build)."""
 
     rel: str
     language: str
@@ -96,28 +96,67 @@ class Rules:
 
 
 def discover_sources(root: Path, rules: Rules) -> Discovery:
-    """Walk `root` and return its sources (sorted by relative path) and skip counts."""
+    """Walk `root` and return its sources (sorted by relative path) and skip counts.
+
+    The no-op build is mostly this walk (one `stat` per source), so the loop over a folder's entries is kept
+    flat: the suffix lookup, the skip rules (only when some apply) and the stat are inline."""
     found = Discovery()
     include = _spec(rules.include) if rules.include else None
     exclude = _spec(rules.exclude) if rules.exclude else None
     skip_real = _relative_skips(root, rules.skip_paths)
-    overrides = dict(rules.suffixes)
+    languages = languages_by_suffix(dict(rules.suffixes))
+    sources, skipped = found.sources, found.skipped
+    is_regular = stat.S_ISREG
     stack: list[tuple[str, str, tuple[tuple[str, pathspec.GitIgnoreSpec], ...]]] = [(str(root), "", ())]
     while stack:
         folder, prefix, ignores = stack.pop()
         entries = _scan(folder, found)
         names = {entry.name for entry in entries}
         if prefix and not names.isdisjoint(_FOLDER_MARKERS):
-            found.skipped[_marker_reason(names)] += 1
+            skipped[_marker_reason(names)] += 1
             continue
         if rules.gitignore and not names.isdisjoint(_IGNORE_FILES):
             ignores = ignores + _gitignore_at(folder, prefix, found)
-        for entry in entries:  # folder indexes show a subfolder's README: its stat goes in the snapshot
-            if entry.name in README_NAMES:
-                _note_readme(entry, prefix, found)
+        if not names.isdisjoint(README_NAMES):  # folder indexes show a subfolder's README: its stat is kept
+            for entry in entries:
+                if entry.name in README_NAMES:
+                    _note_readme(entry, prefix, found)
+        filtered = bool(ignores) or include is not None or exclude is not None
         for entry in entries:
-            _visit(entry, prefix, ignores, include, exclude, skip_real, stack, found, overrides)
-    found.sources.sort(key=lambda source: source.rel)
+            name = entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                skipped["unreadable"] += 1
+                continue
+            if is_dir:
+                reason = _dir_skip_reason(entry, prefix + name, ignores, exclude, skip_real)
+                if reason:
+                    skipped[reason] += 1
+                else:
+                    stack.append((entry.path, prefix + name + "/", ignores))
+                continue
+            dot = name.rfind(".")
+            language = languages.get(name[dot:].lower()) if dot > 0 else None
+            if language is None:
+                continue
+            rel = prefix + name
+            reason = _file_skip_reason(rel, ignores, include, exclude) if filtered else None
+            if reason is None and not (rel.isascii() or _is_utf8(rel)):
+                reason = "undecodable_name"
+            if reason:
+                skipped[reason] += 1
+                continue
+            try:
+                info = entry.stat()
+            except OSError:
+                skipped["broken_symlink"] += 1
+                continue
+            if is_regular(info.st_mode):
+                sources.append(Source(rel, language, info.st_mtime_ns, info.st_size))
+            else:
+                skipped["not_a_regular_file"] += 1
+    sources.sort()
     return found
 
 
@@ -128,43 +167,6 @@ def _note_readme(entry: os.DirEntry[str], prefix: str, found: Discovery) -> None
             found.readmes[prefix + entry.name] = (info.st_mtime_ns, info.st_size)
     except OSError:
         return
-
-
-def _visit(
-    entry: os.DirEntry[str],
-    prefix: str,
-    ignores: tuple[tuple[str, pathspec.GitIgnoreSpec], ...],
-    include: pathspec.GitIgnoreSpec | None,
-    exclude: pathspec.GitIgnoreSpec | None,
-    skip_real: set[str],
-    stack: list[tuple[str, str, tuple[tuple[str, pathspec.GitIgnoreSpec], ...]]],
-    found: Discovery,
-    overrides: dict[str, str],
-) -> None:
-    name = entry.name
-    rel = prefix + name
-    try:
-        is_dir = entry.is_dir(follow_symlinks=False)
-    except OSError:
-        found.skipped["unreadable"] += 1
-        return
-    if is_dir:
-        reason = _dir_skip_reason(entry, rel, ignores, exclude, skip_real)
-        if reason:
-            found.skipped[reason] += 1
-        else:
-            stack.append((entry.path, rel + "/", ignores))
-        return
-    language = language_of(name, overrides)
-    if language is None:
-        return
-    reason = _file_skip_reason(rel, ignores, include, exclude)
-    if reason:
-        found.skipped[reason] += 1
-        return
-    source = _source_of(entry, rel, language, found)
-    if source is not None:
-        found.sources.append(source)
 
 
 def _scan(folder: str, found: Discovery) -> list[os.DirEntry[str]]:
@@ -207,21 +209,6 @@ def _file_skip_reason(
     if include is not None and not include.match_file(rel):
         return "not_included"
     return None
-
-
-def _source_of(entry: os.DirEntry[str], rel: str, language: str, found: Discovery) -> Source | None:
-    if not _is_utf8(rel):
-        found.skipped["undecodable_name"] += 1
-        return None
-    try:
-        info = entry.stat()
-    except OSError:
-        found.skipped["broken_symlink"] += 1
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        found.skipped["not_a_regular_file"] += 1
-        return None
-    return Source(rel, language, info.st_mtime_ns, info.st_size)
 
 
 def _relative_skips(root: Path, paths: tuple[str, ...]) -> set[str]:

@@ -12,12 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kwbuild import jsonio
 from kwbuild.builder import FileJob
 from kwbuild.config import BuildConfig
 from kwbuild.discover import Discovery, discover_sources
 from kwbuild.extract import versions_key
 from kwbuild.jsonio import TEMP_SUFFIX
 from kwbuild.layout import Layout
+from kwbuild.model import content_hash
 from kwbuild.render import RENDER_VERSION
 from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.resolve import module_name, package_folders
@@ -44,6 +46,7 @@ class Plan:
     edited: list[str] = field(default_factory=list)  # outputs modified since the last build, not by kwbuild
     docs_root_changed: bool = False  # a global page may have been deleted since the last build
     changed_readmes: list[str] = field(default_factory=list)  # READMEs edited, added or removed since
+    restated: list[str] = field(default_factory=list)  # files whose stat changed but not their bytes (a touch)
     removed: list[str] = field(default_factory=list)
     rels: list[str] = field(default_factory=list)
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
@@ -105,7 +108,45 @@ class Plan:
     def removed_folders(self) -> list[str]:
         if self.snapshot is None:
             return []
-        return sorted(set(_all_folders(self.snapshot.files)) - set(self.folders))
+        return sorted(_all_folders(self.snapshot.files) - set(self.folders))
+
+
+def drop_untouched(plan: Plan) -> None:
+    """In a trusted build, take out of the candidates the files whose stat changed but whose bytes are still
+    those their table was made from (`touch`, an editor saving an unchanged buffer, a checkout back and forth):
+    their outputs are as the last build left them, only the snapshot must learn the new stat (as ninja's
+    `restat`). A file is read for this only when its size and module are unchanged, so a real edit costs at
+    most one read more."""
+    if not plan.trusted or not plan.candidates:
+        return
+    assert plan.snapshot is not None
+    previous, layout = plan.snapshot.files, plan.config.layout
+    sizes = {source.rel: source.size for source in plan.discovery.sources if source.rel in plan.candidates}
+    edited = set(plan.edited)
+    for rel, size in sizes.items():
+        before = previous.get(rel)
+        table = layout.table_path(rel)
+        if before is None or before[1] != size or before[2] != plan.modules[rel] or table in edited:
+            continue
+        if _recorded_hash(table) == _file_hash(f"{plan.config.root}/{rel}"):
+            plan.restated.append(rel)
+    plan.candidates.difference_update(plan.restated)
+
+
+def _recorded_hash(table: str) -> str | None:
+    try:
+        recorded = jsonio.read_json(table).get("hash")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
+
+
+def _file_hash(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return content_hash(handle.read())
+    except OSError:
+        return None
 
 
 def make_plan(config: BuildConfig, use_snapshot: bool, clean: bool = False) -> Plan:
@@ -135,25 +176,31 @@ def snapshot_versions(config: BuildConfig) -> str:
 
 
 def _folder_tree(rels: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Folder -> its files, and folder -> its direct subfolders, every folder of the tree in path order
+    (`rels` is sorted, so each folder's files come out sorted)."""
     files: dict[str, list[str]] = defaultdict(list)
     for rel in rels:
         files[rel.rpartition("/")[0]].append(rel)
-    folders = _all_folders(rels)
+    folders = sorted(_with_parents(files))
     subfolders: dict[str, list[str]] = {folder: [] for folder in folders}
     for folder in folders:
         if folder:
             subfolders[folder.rpartition("/")[0]].append(folder)
-    return {f: sorted(files.get(f, [])) for f in sorted(folders)}, {f: sorted(s) for f, s in subfolders.items()}
+    return {f: files.get(f, []) for f in folders}, subfolders
 
 
-def _all_folders(rels: object) -> set[str]:
-    folders = {""}
-    for rel in rels:  # type: ignore[attr-defined]
-        folder = rel.rpartition("/")[0]
-        while folder not in folders:
-            folders.add(folder)
+def _all_folders(paths: Iterable[str]) -> set[str]:
+    """Every folder above these files, the root "" included."""
+    return _with_parents({path.rpartition("/")[0] for path in paths})
+
+
+def _with_parents(folders: Iterable[str]) -> set[str]:
+    found = {""}
+    for folder in folders:
+        while folder not in found:
+            found.add(folder)
             folder = folder.rpartition("/")[0]
-    return folders
+    return found
 
 
 def _apply_snapshot(plan: Plan, previous: Snapshot) -> None:
@@ -169,11 +216,11 @@ def _apply_snapshot(plan: Plan, previous: Snapshot) -> None:
     prefix = layout.table_path("")[: -len(".json")]
     edited_tables = {path[len(prefix) : -len(".json")] for path in plan.edited if path.startswith(prefix)}
     candidates = set()
-    for source in plan.discovery.sources:
-        rel = source.rel
-        changed = rel in edited_tables or previous.files.get(rel) != (source.mtime_ns, source.size, plan.modules[rel])
+    recorded, modules, exists = previous.files.get, plan.modules, os.path.exists
+    for rel, _language, mtime_ns, size in plan.discovery.sources:
+        changed = recorded(rel) != (mtime_ns, size, modules[rel]) or rel in edited_tables
         unsure = check_tables is None or rel.rpartition("/")[0] in check_tables
-        if changed or (unsure and not os.path.exists(layout.table_path(rel))):
+        if changed or (unsure and not exists(layout.table_path(rel))):
             candidates.add(rel)
     plan.candidates = candidates
     readmes, before = plan.discovery.readmes, previous.readmes

@@ -38,4 +38,3 @@ def module_name(path: str, packages: frozenset[str], root_name: str) -> str | No
         parts.append(base)
     parts.reverse()
     return ".".join(parts) if parts else root_name
-

@@ -115,10 +115,16 @@ def check_generated_python(name: str, source: str) -> None:
     if ".py" not in EXTRACTORS[name].SUFFIXES:
         return
     definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    expected = Counter((node.name, node.lineno, type(node) is ast.ClassDef, type(node) is ast.AsyncFunctionDef)
-                       for node in ast.walk(ast.parse(data)) if isinstance(node, definitions))
-    found = Counter((s["name"], s["line"], s["kind"] == "class", s["is_async"])
-                    for s in table["symbols"] if s["kind"] not in VALUE_KINDS)
+    expected = Counter(
+        (node.name, node.lineno, type(node) is ast.ClassDef, type(node) is ast.AsyncFunctionDef)
+        for node in ast.walk(ast.parse(data))
+        if isinstance(node, definitions)
+    )
+    found = Counter(
+        (s["name"], s["line"], s["kind"] == "class", s["is_async"])
+        for s in table["symbols"]
+        if s["kind"] not in VALUE_KINDS
+    )
     assert found == expected
     assert not table["partial"] and table["errors"] == []
 
@@ -126,13 +132,66 @@ def check_generated_python(name: str, source: str) -> None:
 # ================================================================ extractors: inputs
 
 
-TOKENS = [b"\0", b"(", b")", b"[", b"]", b"{", b"}", b"'", b'"', b'"""', b"'''", b"#", b"# x\n", b"\\", b"\\\n",
-          b"\n", b"\r", b"\r\n", b"\t", b"\x0c", b":", b"@", b"@x\n", b"def ", b"class ", b"async ", b"lambda ",
-          b"import ", b"from . import *\n", b"if TYPE_CHECKING:\n", b"__all__ = ['a']\n", b"    ", b"\n    pass\n",
-          b"\xff", b"\xc3", b"\xef\xbb\xbf", b"\xe2\x80\xa8", b"# -*- coding: latin-1 -*-\n",
-          b"# coding: no-such-codec\n", b"#if 0\n", b"#endif\n", b"#else\n", b"#define X(a) a\n", b"#include <",
-          b"/*", b"*/", b"//", b"namespace a {", b"struct S : B {", b"template <typename T>", b"::", b"};",
-          b"operator()", b"~", b"TORCH_API ", b"(" * 40, b")" * 40, b"[" * 300]
+TOKENS = [
+    b"\0",
+    b"(",
+    b")",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"'",
+    b'"',
+    b'"""',
+    b"'''",
+    b"#",
+    b"# x\n",
+    b"\\",
+    b"\\\n",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\t",
+    b"\x0c",
+    b":",
+    b"@",
+    b"@x\n",
+    b"def ",
+    b"class ",
+    b"async ",
+    b"lambda ",
+    b"import ",
+    b"from . import *\n",
+    b"if TYPE_CHECKING:\n",
+    b"__all__ = ['a']\n",
+    b"    ",
+    b"\n    pass\n",
+    b"\xff",
+    b"\xc3",
+    b"\xef\xbb\xbf",
+    b"\xe2\x80\xa8",
+    b"# -*- coding: latin-1 -*-\n",
+    b"# coding: no-such-codec\n",
+    b"#if 0\n",
+    b"#endif\n",
+    b"#else\n",
+    b"#define X(a) a\n",
+    b"#include <",
+    b"/*",
+    b"*/",
+    b"//",
+    b"namespace a {",
+    b"struct S : B {",
+    b"template <typename T>",
+    b"::",
+    b"};",
+    b"operator()",
+    b"~",
+    b"TORCH_API ",
+    b"(" * 40,
+    b")" * 40,
+    b"[" * 300,
+]
 
 _Op = tuple[str, int, int, bytes]
 OPERATIONS = st.tuples(
@@ -149,23 +208,23 @@ def mutate(seed: bytes, window: tuple[int, int] | None, ops: list[_Op]) -> bytes
     if window is not None:
         lines = seed.splitlines(keepends=True)
         start = window[0] % (len(lines) or 1)
-        data = bytearray(b"".join(lines[start:start + window[1]]))
+        data = bytearray(b"".join(lines[start : start + window[1]]))
     for op, position, length, token in ops:
         at = position % (len(data) + 1)
         line_start = data.rfind(b"\n", 0, at) + 1
         if op == "delete":
-            del data[at:at + length]
+            del data[at : at + length]
         elif op == "insert":
             data[at:at] = token
         elif op == "duplicate":
-            data[at:at] = data[line_start:at + length]
+            data[at:at] = data[line_start : at + length]
         elif op == "replace":
-            data[at:at + length] = token
+            data[at : at + length] = token
         elif op == "indent":
             data[line_start:line_start] = b" " * (length % 9) or b"\t"
         elif op == "dedent":
             indent = len(data[line_start:]) - len(bytes(data[line_start:]).lstrip(b" \t"))
-            del data[line_start:line_start + min(indent, length % 9)]
+            del data[line_start : line_start + min(indent, length % 9)]
         else:
             del data[at:]
     return bytes(data)
@@ -193,7 +252,7 @@ CPP_SNIPPETS = (
     b" private:\n  T v_;\n};\n}}  // namespace c10::util\n",
     b"void Foo::bar(int x) {}\nint Foo::Inner::baz() const { return 0; }\nstatic int counter = 0;\n"
     b"#ifdef _WIN32\nstruct X : B {\n#else\nstruct C10_API X : B {\n#endif\n  int y;\n};\n",
-    b"extern \"C\" {\ntypedef struct { int a; } T;\nunion U { int i; float f; };\nint f(void);\n}\n"
+    b'extern "C" {\ntypedef struct { int a; } T;\nunion U { int i; float f; };\nint f(void);\n}\n'
     b"using Alias = std::map<int, int>;\nconstexpr int kSize = 4;\n#if 0\nint hidden;\n#endif\n",
 )
 
@@ -217,8 +276,10 @@ def mutated_source(name: str, case: tuple[int, tuple[int, int] | None, list[_Op]
 
 
 TEXT_TOKENS = [t.decode("utf-8", "replace") for t in TOKENS] + ["\u2028", "\x85", "\ufeff", "\U0001f600", "\udcff"]
-RANDOM_TEXT = st.one_of(st.text(max_size=400), st.lists(st.one_of(st.sampled_from(TEXT_TOKENS), st.text(max_size=6)),
-                                                        max_size=60).map("".join))
+RANDOM_TEXT = st.one_of(
+    st.text(max_size=400),
+    st.lists(st.one_of(st.sampled_from(TEXT_TOKENS), st.text(max_size=6)), max_size=60).map("".join),
+)
 
 
 def _encode(text: str) -> bytes:
@@ -233,18 +294,37 @@ IDENTIFIERS = st.one_of(
     st.builds(str.__add__, st.sampled_from(_LETTERS), st.text(_LETTERS + "0123456789", max_size=5)),
     st.sampled_from(["caf\u00e9", "na\u00efve", "\u540d\u524d", "\u03a9mega", "_", "match", "case", "type", "X_1"]),
 )
-DECORATORS = st.sampled_from(["property", "x.setter", "classmethod", "staticmethod", "functools.cache",
-                              "dec(1, 'a')", "cached_property", "abc.abstractmethod", "overload", "a.b.c"])
+DECORATORS = st.sampled_from(
+    [
+        "property",
+        "x.setter",
+        "classmethod",
+        "staticmethod",
+        "functools.cache",
+        "dec(1, 'a')",
+        "cached_property",
+        "abc.abstractmethod",
+        "overload",
+        "a.b.c",
+    ]
+)
 VALUES = st.sampled_from(["1", "'s'", "f(x)", "[1, 2]", "lambda: 0", "(\n    1,\n    2)", "{'a': 1}", "None"])
 LEAVES = st.one_of(
     st.tuples(st.just("pass")),
     st.tuples(st.just("assign"), st.lists(IDENTIFIERS, min_size=1, max_size=3), VALUES),
     st.tuples(st.just("annassign"), IDENTIFIERS, st.sampled_from(["int", "'A'", "list[int]"]), VALUES),
     st.tuples(st.just("import"), st.lists(IDENTIFIERS, min_size=1, max_size=3), st.one_of(st.none(), IDENTIFIERS)),
-    st.tuples(st.just("from"), st.integers(0, 2), st.lists(IDENTIFIERS, max_size=2),
-              st.lists(IDENTIFIERS, min_size=1, max_size=3)),
-    st.tuples(st.just("all"), st.sampled_from(["__all__ = {}", "__all__ += {}", "__all__.extend({})"]),
-              st.lists(IDENTIFIERS, max_size=3)),
+    st.tuples(
+        st.just("from"),
+        st.integers(0, 2),
+        st.lists(IDENTIFIERS, max_size=2),
+        st.lists(IDENTIFIERS, min_size=1, max_size=3),
+    ),
+    st.tuples(
+        st.just("all"),
+        st.sampled_from(["__all__ = {}", "__all__ += {}", "__all__.extend({})"]),
+        st.lists(IDENTIFIERS, max_size=3),
+    ),
     st.tuples(st.just("doc"), st.text(max_size=30)),
     st.tuples(st.just("comment"), st.text(max_size=20).map(lambda s: LINE_BREAKS.sub(" ", s))),
     st.tuples(st.just("blank")),
@@ -254,27 +334,46 @@ LEAVES = st.one_of(
 def _compound(bodies: st.SearchStrategy[list[Any]]) -> st.SearchStrategy[tuple[Any, ...]]:
     params = st.lists(IDENTIFIERS, unique=True, max_size=4)
     return st.one_of(
-        st.tuples(st.just("def"), IDENTIFIERS, params, st.integers(0, 4), st.lists(DECORATORS, max_size=2),
-                  st.booleans(), st.booleans(), bodies),
-        st.tuples(st.just("class"), IDENTIFIERS, st.lists(st.sampled_from(["B", "a.B", "metaclass=M", "Generic[T]"]),
-                                                          max_size=2, unique=True), st.lists(DECORATORS, max_size=1),
-                  bodies),
-        st.tuples(st.just("if"), st.sampled_from(["x", "TYPE_CHECKING", "typing.TYPE_CHECKING"]), bodies,
-                  st.one_of(st.just([]), bodies)),
+        st.tuples(
+            st.just("def"),
+            IDENTIFIERS,
+            params,
+            st.integers(0, 4),
+            st.lists(DECORATORS, max_size=2),
+            st.booleans(),
+            st.booleans(),
+            bodies,
+        ),
+        st.tuples(
+            st.just("class"),
+            IDENTIFIERS,
+            st.lists(st.sampled_from(["B", "a.B", "metaclass=M", "Generic[T]"]), max_size=2, unique=True),
+            st.lists(DECORATORS, max_size=1),
+            bodies,
+        ),
+        st.tuples(
+            st.just("if"),
+            st.sampled_from(["x", "TYPE_CHECKING", "typing.TYPE_CHECKING"]),
+            bodies,
+            st.one_of(st.just([]), bodies),
+        ),
         st.tuples(st.sampled_from(["for x in y", "while x", "with a as b", "try", "match x"]), bodies, bodies),
     )
 
 
 # A statement is a def, a class, an `if`, another compound statement or a leaf, one fifth each (`map` keeps the
 # leaves one choice: `one_of` would flatten their nine kinds into the list).
-BODIES = st.recursive(st.lists(LEAVES, min_size=1, max_size=3),
-                      lambda bodies: st.lists(st.one_of(_compound(bodies), LEAVES.map(tuple)), min_size=1, max_size=6),
-                      max_leaves=60)
+BODIES = st.recursive(
+    st.lists(LEAVES, min_size=1, max_size=3),
+    lambda bodies: st.lists(st.one_of(_compound(bodies), LEAVES.map(tuple)), min_size=1, max_size=6),
+    max_leaves=60,
+)
 
 
 def _signature(params: list[str], defaults: int, multiline: bool, indent: str) -> str:
-    parts = [p + (": int" if i % 2 else "") + (" = 1" if i >= len(params) - defaults else "")
-             for i, p in enumerate(params)]
+    parts = [
+        p + (": int" if i % 2 else "") + (" = 1" if i >= len(params) - defaults else "") for i, p in enumerate(params)
+    ]
     if len(parts) > 1 and defaults == 4:
         parts[-1] = "**" + params[-1]
     return "(" + (",\n" + indent + "        ").join(parts) + ")" if multiline else "(" + ", ".join(parts) + ")"
@@ -349,9 +448,13 @@ def program_source(body: list[Any], unit: str, newline: str, prefix: str) -> str
     return prefix + "\n".join(out).replace("\n", newline) + newline
 
 
-PROGRAMS = st.builds(program_source, BODIES, st.sampled_from(["    ", "  ", "\t", " "]),
-                     st.sampled_from(["\n", "\r\n"]),
-                     st.sampled_from(["", "\ufeff", "# -*- coding: utf-8 -*-\n", "#!/usr/bin/env python\n"]))
+PROGRAMS = st.builds(
+    program_source,
+    BODIES,
+    st.sampled_from(["    ", "  ", "\t", " "]),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from(["", "\ufeff", "# -*- coding: utf-8 -*-\n", "#!/usr/bin/env python\n"]),
+)
 
 
 # ---------------------------------------------------------------- the extractor tests
@@ -415,17 +518,106 @@ def _segment_text(s: str) -> bool:
     return s not in (".", "..") and "/" not in s and "\0" not in s
 
 
-EVIL_PIECES = ["[x](http://evil)", "![i](y)", "<img src=x>", "<script>", "</script>", "| a | b |", "|", "http://a.b",
-               "https://a.b/c", "www.x.y", "WWW.X.Y", "a@b.co", "`", "``", "```", "\r\n", "\0", "\n", "\t", "*", "_",
-               "**b**", "~~s~~", "# h", "1. ", "1) ", "- ", "+ ", "> ", "    ", "===", "---", "&amp;", "&#60;",
-               "&lt;", "\\", "\\|", "[", "]", "(", ")", "!", "<", ">", "$x$", "://", "\u2028", "\x85", "\u00e9",
-               "\U0001f600", "\u200b", "[^1]:", "[a]: /url", '<a id="sym-x"></a>', "{", "}", "%", "%20", "#L1", "?",
-               "'", '"', "\ufeff", "\x7f", "\x1b[31m", "<!--", "-->", "<http://a.b>", "mailto:a@b.c", "&"]
-USER_TEXT = st.one_of(st.text(max_size=12), st.lists(st.one_of(st.sampled_from(EVIL_PIECES), st.text(max_size=3)),
-                                                     max_size=5).map("".join))
-SEGMENTS = st.one_of(st.sampled_from(["a b", "#", "%", "(x)", "\u00e9t\u00e9", "a#b", "%20", "?", "[x]", "`", "pkg",
-                                      "sub", "a.b", "index", "keywords", "--", "\u540d"]),
-                     st.text(min_size=1, max_size=6).filter(_segment_text))
+EVIL_PIECES = [
+    "[x](http://evil)",
+    "![i](y)",
+    "<img src=x>",
+    "<script>",
+    "</script>",
+    "| a | b |",
+    "|",
+    "http://a.b",
+    "https://a.b/c",
+    "www.x.y",
+    "WWW.X.Y",
+    "a@b.co",
+    "`",
+    "``",
+    "```",
+    "\r\n",
+    "\0",
+    "\n",
+    "\t",
+    "*",
+    "_",
+    "**b**",
+    "~~s~~",
+    "# h",
+    "1. ",
+    "1) ",
+    "- ",
+    "+ ",
+    "> ",
+    "    ",
+    "===",
+    "---",
+    "&amp;",
+    "&#60;",
+    "&lt;",
+    "\\",
+    "\\|",
+    "[",
+    "]",
+    "(",
+    ")",
+    "!",
+    "<",
+    ">",
+    "$x$",
+    "://",
+    "\u2028",
+    "\x85",
+    "\u00e9",
+    "\U0001f600",
+    "\u200b",
+    "[^1]:",
+    "[a]: /url",
+    '<a id="sym-x"></a>',
+    "{",
+    "}",
+    "%",
+    "%20",
+    "#L1",
+    "?",
+    "'",
+    '"',
+    "\ufeff",
+    "\x7f",
+    "\x1b[31m",
+    "<!--",
+    "-->",
+    "<http://a.b>",
+    "mailto:a@b.c",
+    "&",
+]
+USER_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.lists(st.one_of(st.sampled_from(EVIL_PIECES), st.text(max_size=3)), max_size=5).map("".join),
+)
+SEGMENTS = st.one_of(
+    st.sampled_from(
+        [
+            "a b",
+            "#",
+            "%",
+            "(x)",
+            "\u00e9t\u00e9",
+            "a#b",
+            "%20",
+            "?",
+            "[x]",
+            "`",
+            "pkg",
+            "sub",
+            "a.b",
+            "index",
+            "keywords",
+            "--",
+            "\u540d",
+        ]
+    ),
+    st.text(min_size=1, max_size=6).filter(_segment_text),
+)
 FOLDERS = SEGMENTS.filter(lambda s: not s.endswith(".md"))
 
 
@@ -444,22 +636,47 @@ class Tree:
 # or a top-level name of the tree (modulo their number), so that parents, bases and imports resolve.
 INDEX = st.integers(0, 1 << 16)
 MAYBE_TEXT = st.one_of(st.none(), USER_TEXT)
-SYMBOL = st.tuples(USER_TEXT, st.sampled_from(SYMBOL_KINDS), st.one_of(st.none(), INDEX), st.integers(0, 3),
-                   st.integers(0, 5), st.integers(0, 9), st.sampled_from([".", "::"]), USER_TEXT,
-                   st.lists(USER_TEXT, max_size=2), st.lists(st.one_of(USER_TEXT, INDEX), max_size=2), MAYBE_TEXT,
-                   st.booleans())
+SYMBOL = st.tuples(
+    USER_TEXT,
+    st.sampled_from(SYMBOL_KINDS),
+    st.one_of(st.none(), INDEX),
+    st.integers(0, 3),
+    st.integers(0, 5),
+    st.integers(0, 9),
+    st.sampled_from([".", "::"]),
+    USER_TEXT,
+    st.lists(USER_TEXT, max_size=2),
+    st.lists(st.one_of(USER_TEXT, INDEX), max_size=2),
+    MAYBE_TEXT,
+    st.booleans(),
+)
 REF = st.tuples(st.integers(0, 9), INDEX, USER_TEXT).map(  # mostly a name of the tree, so that imports resolve
-    lambda drawn: drawn[1] if drawn[0] < 7 else None if drawn[0] == 7 else drawn[2])
-IMPORT = st.tuples(REF, st.one_of(REF, st.just("*")), MAYBE_TEXT, st.sampled_from([0, 0, 0, 1, 2]),
-                   st.integers(1, 40), st.booleans())
-ERROR = st.fixed_dictionaries({"kind": USER_TEXT, "message": USER_TEXT,
-                               "line": st.one_of(st.none(), st.integers(1, 40)),
-                               "col": st.one_of(st.none(), st.integers(0, 9))})
+    lambda drawn: drawn[1] if drawn[0] < 7 else None if drawn[0] == 7 else drawn[2]
+)
+IMPORT = st.tuples(
+    REF, st.one_of(REF, st.just("*")), MAYBE_TEXT, st.sampled_from([0, 0, 0, 1, 2]), st.integers(1, 40), st.booleans()
+)
+ERROR = st.fixed_dictionaries(
+    {
+        "kind": USER_TEXT,
+        "message": USER_TEXT,
+        "line": st.one_of(st.none(), st.integers(1, 40)),
+        "col": st.one_of(st.none(), st.integers(0, 9)),
+    }
+)
 FILE = st.tuples(
-    st.lists(INDEX, max_size=2), st.one_of(st.just("__init__"), SEGMENTS), st.sampled_from([".py", ".pyi", ".h"]),
-    st.lists(SYMBOL, max_size=5), st.lists(IMPORT, max_size=4), MAYBE_TEXT,
-    st.one_of(st.none(), st.lists(st.one_of(USER_TEXT, INDEX), max_size=3)), st.booleans(), st.lists(ERROR, max_size=2),
-    st.sampled_from(["python", "cpp", "x <y>"]), st.sampled_from([None, None, None, "<b>`x`</b>"]), st.booleans(),
+    st.lists(INDEX, max_size=2),
+    st.one_of(st.just("__init__"), SEGMENTS),
+    st.sampled_from([".py", ".pyi", ".h"]),
+    st.lists(SYMBOL, max_size=5),
+    st.lists(IMPORT, max_size=4),
+    MAYBE_TEXT,
+    st.one_of(st.none(), st.lists(st.one_of(USER_TEXT, INDEX), max_size=3)),
+    st.booleans(),
+    st.lists(ERROR, max_size=2),
+    st.sampled_from(["python", "cpp", "x <y>"]),
+    st.sampled_from([None, None, None, "<b>`x`</b>"]),
+    st.booleans(),
 )
 LANGUAGES = {".py": "python", ".pyi": "python", ".h": "cpp"}
 
@@ -478,12 +695,22 @@ def _make_symbols(drawn: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         parent = symbols[parent_at % len(symbols)]["qualname"] if parent_at is not None and symbols else None
         classes = [s["qualname"] for s in symbols if s["kind"] == "class"]
         line += gap
-        symbols.append({
-            "name": name, "qualname": f"{parent}{sep}{name}" if parent is not None else name, "kind": kind,
-            "line": line, "end_line": line + span, "col": col, "signature": signature, "decorators": decorators,
-            "bases": [b for b in (_pick(base, classes) for base in bases) if b is not None], "docstring": docstring,
-            "parent": parent, "is_async": is_async,
-        })
+        symbols.append(
+            {
+                "name": name,
+                "qualname": f"{parent}{sep}{name}" if parent is not None else name,
+                "kind": kind,
+                "line": line,
+                "end_line": line + span,
+                "col": col,
+                "signature": signature,
+                "decorators": decorators,
+                "bases": [b for b in (_pick(base, classes) for base in bases) if b is not None],
+                "docstring": docstring,
+                "parent": parent,
+                "is_async": is_async,
+            }
+        )
     return symbols
 
 
@@ -491,15 +718,34 @@ def _import(drawn: tuple[Any, ...], language: str, names: dict[str, list[str]], 
     """A Python import of a module of the tree (and one of its names), or a C/C++ `#include` of one of its files."""
     module, name, asname, level, line, flag = drawn
     if language == "cpp":
-        return {"module": _pick(module, headers) or "", "name": None, "asname": None, "level": 0, "line": line,
-                "type_checking": False, "system": flag}
+        return {
+            "module": _pick(module, headers) or "",
+            "name": None,
+            "asname": None,
+            "level": 0,
+            "line": line,
+            "type_checking": False,
+            "system": flag,
+        }
     module = _pick(module, sorted(m for m in names if m))
-    return {"module": module, "name": _pick(name, names.get(module) or names[""]), "asname": asname, "level": level,
-            "line": line, "type_checking": flag}
+    return {
+        "module": module,
+        "name": _pick(name, names.get(module) or names[""]),
+        "asname": asname,
+        "level": level,
+        "line": line,
+        "type_checking": flag,
+    }
 
 
-def make_tree(folders: list[str], files: list[tuple[Any, ...]], summaries: list[str], url: str | None,
-              source: str | None, split: tuple[int, int]) -> Tree:
+def make_tree(
+    folders: list[str],
+    files: list[tuple[Any, ...]],
+    summaries: list[str],
+    url: str | None,
+    source: str | None,
+    split: tuple[int, int],
+) -> Tree:
     """1-4 files in shared folders with hostile names, importing each other so that links resolve."""
     drawn = {"/".join([*(folders[i % len(folders)] for i in file[0]), file[1] + file[2]]): file for file in files}
     packages = package_folders(drawn)
@@ -512,25 +758,38 @@ def make_tree(folders: list[str], files: list[tuple[Any, ...]], summaries: list[
     tables = {}
     for path, module in modules.items():
         *_, imports, docstring, exported, partial, errors, extractor, odd_language, readable = drawn[path]
-        language = LANGUAGES[path[path.rfind("."):]]
+        language = LANGUAGES[path[path.rfind(".") :]]
         tables[path] = {
-            "schema_version": SCHEMA_VERSION, "extractor": {"name": extractor, "version": 1}, "path": path,
-            "module": module, "language": odd_language or language,
-            "hash": "0123456789abcdef0123456789abcdef" if readable else None, "size": 9,
-            "lines": max([40, *(s["end_line"] for s in symbols[path])]), "docstring": docstring,
+            "schema_version": SCHEMA_VERSION,
+            "extractor": {"name": extractor, "version": 1},
+            "path": path,
+            "module": module,
+            "language": odd_language or language,
+            "hash": "0123456789abcdef0123456789abcdef" if readable else None,
+            "size": 9,
+            "lines": max([40, *(s["end_line"] for s in symbols[path])]),
+            "docstring": docstring,
             "all": None if exported is None else [_pick(name, tops[path]) or "" for name in exported],
-            "partial": partial, "symbols": symbols[path], "errors": errors,
+            "partial": partial,
+            "symbols": symbols[path],
+            "errors": errors,
             "imports": [_import(drawn_import, language, names, headers) for drawn_import in imports],
         }
     folder_names = sorted({path.rpartition("/")[0] for path in tables} | {""})
-    ctx = PageContext(source_url=None if url is None else f"https://example.invalid/{url}/",
-                      include_source=source is not None, source_text=source)
+    ctx = PageContext(
+        source_url=None if url is None else f"https://example.invalid/{url}/",
+        include_source=source is not None,
+        source_text=source,
+    )
     return Tree(tables, dict(zip(folder_names, summaries * len(folder_names), strict=False)), ctx, split)
 
 
 TREES = st.builds(
-    make_tree, st.lists(FOLDERS, min_size=1, max_size=3, unique=True), st.lists(FILE, min_size=1, max_size=4),
-    st.lists(USER_TEXT, min_size=1, max_size=3), MAYBE_TEXT.map(lambda s: s and s.replace("&", "")),
+    make_tree,
+    st.lists(FOLDERS, min_size=1, max_size=3, unique=True),
+    st.lists(FILE, min_size=1, max_size=4),
+    st.lists(USER_TEXT, min_size=1, max_size=3),
+    MAYBE_TEXT.map(lambda s: s and s.replace("&", "")),
     st.one_of(st.none(), RANDOM_TEXT.map(lambda text: text.encode("utf-8", "replace").decode())),
     st.sampled_from([(keyword_index.SPLIT_AT, module_pages.SPLIT_AT), (1, 1), (3, 2)]),
 )
@@ -566,12 +825,28 @@ def _folder_info(folder: str, tree: Tree, folders: set[str], links: dict[str, An
     subs = sorted(f for f in folders if f and f.rpartition("/")[0] == folder)
     below = {sub: sum(p.startswith(sub + "/") for p in paths) for sub in subs}
     files = [p for p in paths if p.rpartition("/")[0] == folder]
-    rows = [(p, p.rpartition("/")[2], tree.tables[p]["docstring"] or "", count_kinds(tree.tables[p]["symbols"]),
-             len(tree.tables[p]["errors"]), tree.tables[p]["partial"]) for p in files]
-    edges = sorted({(p, r["resolved_path"]) for p in files for r in links[p]["imports"]
-                    if r["resolved_path"] in files and r["resolved_path"] != p})
-    return FolderInfo(folder, [(s.rpartition("/")[2], tree.summaries.get(s, ""), below[s], None) for s in subs],
-                      rows, edges)
+    rows = [
+        (
+            p,
+            p.rpartition("/")[2],
+            tree.tables[p]["docstring"] or "",
+            count_kinds(tree.tables[p]["symbols"]),
+            len(tree.tables[p]["errors"]),
+            tree.tables[p]["partial"],
+        )
+        for p in files
+    ]
+    edges = sorted(
+        {
+            (p, r["resolved_path"])
+            for p in files
+            for r in links[p]["imports"]
+            if r["resolved_path"] in files and r["resolved_path"] != p
+        }
+    )
+    return FolderInfo(
+        folder, [(s.rpartition("/")[2], tree.summaries.get(s, ""), below[s], None) for s in subs], rows, edges
+    )
 
 
 def render_all(tree: Tree) -> dict[str, str]:
@@ -585,16 +860,27 @@ def render_all(tree: Tree) -> dict[str, str]:
     folders = _folders(list(tree.tables))
     for folder in folders:
         pages[folder_page(folder)] = render_folder_index(_folder_info(folder, tree, folders, links), tree.ctx)
-    entries = [(s[0], s[2], s[1], d.path, s[3], anchor) for d in digests
-               for s, anchor in zip(d.symbols, anchor_ids(s[1] for s in d.symbols), strict=True)]
+    entries = [
+        (s[0], s[2], s[1], d.path, s[3], anchor)
+        for d in digests
+        for s, anchor in zip(d.symbols, anchor_ids(s[1] for s in d.symbols), strict=True)
+    ]
     modules = {d.path: d.module or d.path for d in digests}
     uses = {d.path: {r["resolved_path"] for r in links[d.path]["imports"]} - {None, d.path} for d in digests}
-    xref = [(modules[p], p, sorted((modules[u], u) for u in uses[p]),
-             sorted((modules[u], u) for u in modules if p in uses[u])) for p in sorted(modules)]
+    xref = [
+        (
+            modules[p],
+            p,
+            sorted((modules[u], u) for u in uses[p]),
+            sorted((modules[u], u) for u in modules if p in uses[u]),
+        )
+        for p in sorted(modules)
+    ]
     with _split_at(*tree.split):
         pages.update(render_keyword_index(entries, tree.ctx))
-        pages["modules.md"] = render_module_index([(modules[d.path], d.path, d.docstring or "",
-                                                    len(d.symbols)) for d in digests])
+        pages["modules.md"] = render_module_index(
+            [(modules[d.path], d.path, d.docstring or "", len(d.symbols)) for d in digests]
+        )
         pages.update(render_import_xref(xref))
     return pages
 
@@ -647,10 +933,11 @@ def check_links(prose: dict[str, str], sources: set[str], ctx: PageContext) -> N
             fragment = unquote(parts.fragment)
             if parts.scheme or parts.netloc:
                 assert base and url.startswith(base), (page, url)
-                assert unquote(url[len(base):].partition("#")[0]) in sources, (page, url)
+                assert unquote(url[len(base) :].partition("#")[0]) in sources, (page, url)
                 continue
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(page), unquote(parts.path))) \
-                if parts.path else page
+            target = (
+                posixpath.normpath(posixpath.join(posixpath.dirname(page), unquote(parts.path))) if parts.path else page
+            )
             if target.startswith("../"):
                 assert target[3:] in sources, (page, url, "source file missing")
                 assert not fragment or LINE_FRAGMENT.fullmatch(fragment), (page, url)
@@ -671,17 +958,48 @@ def check_page(page: str, text: str, prose: str, ctx: PageContext) -> None:
     prose = ANCHOR_TAG.sub("", LINK.sub("]", prose))
     for pattern in (re.compile("<"), re.compile(r"\]\(|!\["), AUTOLINK, BARE_ENTITY, CONTROL):
         found = pattern.search(prose)
-        assert found is None, (page, found.group(), prose[max(0, found.start() - 60):found.end() + 60])
+        assert found is None, (page, found.group(), prose[max(0, found.start() - 60) : found.end() + 60])
     if _gfm_available():
         check_gfm(page, text, targets, ctx)
 
 
 # ---------------------------------------------------------------- GitHub's renderer, when installed
 
-ALLOWED_TAGS = {"a", "p", "h1", "h2", "h3", "h4", "code", "pre", "ul", "li", "table", "thead", "tbody", "tr", "th",
-                "td", "blockquote", "strong", "em"}
-EMPHASIS = {"external", "unresolved", "TYPE_CHECKING only", "partial", "errors", "Path:", "Module:", "Language:",
-            "Size:", "Lines:", "Content hash:", "Extractor:"}
+ALLOWED_TAGS = {
+    "a",
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "code",
+    "pre",
+    "ul",
+    "li",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "blockquote",
+    "strong",
+    "em",
+}
+EMPHASIS = {
+    "external",
+    "unresolved",
+    "TYPE_CHECKING only",
+    "partial",
+    "errors",
+    "Path:",
+    "Module:",
+    "Language:",
+    "Size:",
+    "Lines:",
+    "Content hash:",
+    "Extractor:",
+}
 
 
 @functools.cache
@@ -725,8 +1043,20 @@ def test_pages_of_hostile_trees(tree: Tree) -> None:
     check_pages(tree)
 
 
-@pytest.mark.parametrize("bad", ["[x](http://evil)", "![i](y.png)", "<img src=x>", "www.evil.example", "http://evil",
-                                 "mail a@b.co", "&#60;b&#62;", "*em*", "\x1b[31m"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "[x](http://evil)",
+        "![i](y.png)",
+        "<img src=x>",
+        "www.evil.example",
+        "http://evil",
+        "mail a@b.co",
+        "&#60;b&#62;",
+        "*em*",
+        "\x1b[31m",
+    ],
+)
 def test_page_checks_catch_injected_markup(bad: str) -> None:
     """The checks above can fail: raw user text on a page is caught, the same text in a code span is not."""
     with pytest.raises(AssertionError):
@@ -749,14 +1079,38 @@ def test_link_checks_catch_missing_pages_anchors_and_sources() -> None:
 def _table(path: str, symbols: list[str], imports: list[tuple[str, str]]) -> dict[str, Any]:
     """A plain table: module-level variables named `symbols` (one a line), `from m import n` for (m, n)."""
     return {
-        "schema_version": SCHEMA_VERSION, "extractor": {"name": "python", "version": 1}, "path": path,
-        "module": path.removesuffix(".py"), "language": "python", "hash": None, "size": 0, "lines": 9,
-        "docstring": None, "all": None, "partial": False, "errors": [],
-        "symbols": [{"name": n, "qualname": n, "kind": "variable", "line": i + 1, "end_line": i + 1, "col": 0,
-                     "signature": "", "decorators": [], "bases": [], "docstring": None, "parent": None,
-                     "is_async": False} for i, n in enumerate(symbols)],
-        "imports": [{"module": m, "name": n, "asname": None, "level": 0, "line": 1, "type_checking": False}
-                    for m, n in imports],
+        "schema_version": SCHEMA_VERSION,
+        "extractor": {"name": "python", "version": 1},
+        "path": path,
+        "module": path.removesuffix(".py"),
+        "language": "python",
+        "hash": None,
+        "size": 0,
+        "lines": 9,
+        "docstring": None,
+        "all": None,
+        "partial": False,
+        "errors": [],
+        "symbols": [
+            {
+                "name": n,
+                "qualname": n,
+                "kind": "variable",
+                "line": i + 1,
+                "end_line": i + 1,
+                "col": 0,
+                "signature": "",
+                "decorators": [],
+                "bases": [],
+                "docstring": None,
+                "parent": None,
+                "is_async": False,
+            }
+            for i, n in enumerate(symbols)
+        ],
+        "imports": [
+            {"module": m, "name": n, "asname": None, "level": 0, "line": 1, "type_checking": False} for m, n in imports
+        ],
     }
 
 
@@ -796,8 +1150,11 @@ def properties() -> list[Property]:
         result += [
             (f"extract[{name}] random bytes", st.binary(max_size=4000), functools.partial(check_extraction, name)),
             (f"extract[{name}] random text", RANDOM_TEXT.map(_encode), functools.partial(check_extraction, name)),
-            (f"extract[{name}] mutated sources", MUTATIONS.map(functools.partial(mutated_source, name)),
-             functools.partial(check_extraction, name)),
+            (
+                f"extract[{name}] mutated sources",
+                MUTATIONS.map(functools.partial(mutated_source, name)),
+                functools.partial(check_extraction, name),
+            ),
             (f"extract[{name}] generated Python", PROGRAMS, functools.partial(check_generated_python, name)),
         ]
     return [*result, ("render hostile trees", TREES, check_pages)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kwbuild import jsonio
 from kwbuild.extract import python as python_extractor
 from tests.conftest import Project
 
@@ -71,6 +72,30 @@ def test_touch_parses_nothing(tree: Project) -> None:
     summary = tree.build()
     assert (summary["parsed"], summary["tables_written"], summary["pages_written"]) == (0, 0, 0)
     assert tree.build()["parsed"] == 0
+
+
+def test_touch_is_answered_from_the_file_hash_and_a_same_size_edit_is_not(tree: Project) -> None:
+    """A touched file whose bytes hash to its table's recorded hash is not looked up, parsed or written: only
+    the snapshot learns its new stat (the last build's end time is kept: nothing was written). An edit that
+    keeps the size is still an edit."""
+    tree.build()
+    snapshot = tree.out / ".kwbuild" / "snapshot.json"
+    before = jsonio.read_json(snapshot)
+    core = tree.root / "pkg/core.py"
+    os.utime(core, ns=(1, 1))
+    summary = tree.build()
+    assert (summary["parsed"], summary["cache_hits"], summary["tables_written"], summary["pages_written"]) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    after = jsonio.read_json(snapshot)
+    assert after["files"]["pkg/core.py"][0] == 1
+    assert after["finished_ns"] == before["finished_ns"]
+    core.write_text(PKG["pkg/core.py"].replace("42", "43"))
+    summary = tree.build()
+    assert (summary["parsed"], summary["tables_written"]) == (1, 1)
 
 
 def test_fresh_output_folder_with_warm_cache_parses_nothing_and_writes_everything(

@@ -66,8 +66,13 @@ def where(results: list[dict[str, object]]) -> list[tuple[object, ...]]:
         ("Cart.add", None, [("shop/cart.py", "Cart.add")]),
         ("shop.cart.Cart", None, [("shop/cart.py", "Cart")]),
         ("cart.add", None, [("shop/cart.py", "Cart.add")]),
-        ("Cart*", None, [("shop/cart.py", n) for n in ("Cart", "CartItem")] + [("shop/pricing.py", "CART")]
-         + [("shop/cart.py", "cart_total")]),
+        (
+            "Cart*",
+            None,
+            [("shop/cart.py", n) for n in ("Cart", "CartItem")]
+            + [("shop/pricing.py", "CART")]
+            + [("shop/cart.py", "cart_total")],
+        ),
         ("Cart*", "class", [("shop/cart.py", "Cart"), ("shop/cart.py", "CartItem")]),
         ("Cart.*", None, [("shop/cart.py", n) for n in ("Cart.add", "Cart", "CartItem", "cart_total")]),
         ("Nothing", None, []),
@@ -84,8 +89,12 @@ def test_find_symbols(index: SymbolIndex, q: str, kind: str | None, expected: li
 def test_results_carry_path_module_qualname_kind_line(index: SymbolIndex) -> None:
     [result] = find_symbols(index, "price_of").results
     assert result == {
-        "name": "price_of", "path": "shop/pricing.py", "module": "shop.pricing",
-        "qualname": "price_of", "kind": "function", "line": 5,
+        "name": "price_of",
+        "path": "shop/pricing.py",
+        "module": "shop.pricing",
+        "qualname": "price_of",
+        "kind": "function",
+        "line": 5,
     }
 
 
@@ -104,9 +113,10 @@ def test_pagination_walks_every_result_once(index: SymbolIndex) -> None:
 
 def test_modes_and_the_plain_symbol_map(built: Project) -> None:
     symbol_map = jsonio.read_json(built.out / "symbols.json")
-    assert where(find_symbols(symbol_map, "Cart", mode="prefix").results)[:2] == where(
-        find_symbols(symbol_map, "Cart*").results
-    )[:2]
+    assert (
+        where(find_symbols(symbol_map, "Cart", mode="prefix").results)[:2]
+        == where(find_symbols(symbol_map, "Cart*").results)[:2]
+    )
     assert find_symbols(symbol_map, "Cart.add", mode="exact").results == []
     assert len(find_symbols(symbol_map, "add", mode="qualified").results) == 2
 
@@ -135,7 +145,9 @@ def test_file_deps(built: Project) -> None:
     assert deps["path"] == "shop/cart.py" and deps["module"] == "shop.cart"
     [imp] = deps["imports"]
     assert (imp["resolution"], imp["resolved_path"], imp["resolved_symbol"]) == (
-        "symbol", "shop/pricing.py", "price_of"
+        "symbol",
+        "shop/pricing.py",
+        "price_of",
     )
     assert [e["path"] for e in deps["imported_by"]] == ["app.py", "shop/__init__.py"]
     assert file_deps(built.out, "./app.py")["imports"][0]["resolution"] == "external"

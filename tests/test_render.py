@@ -87,8 +87,13 @@ def check_links(pages: dict[str, str], existing_files: set[str]) -> int:
     return count
 
 
-def _problem(resolved: tuple[str, bool] | None, fragment: str, pages: dict[str, str],
-             anchors: dict[str, set[str]], existing_files: set[str]) -> str | None:
+def _problem(
+    resolved: tuple[str, bool] | None,
+    fragment: str,
+    pages: dict[str, str],
+    anchors: dict[str, set[str]],
+    existing_files: set[str],
+) -> str | None:
     if resolved is None:
         return "leaves the repository"
     path, in_repository = resolved
@@ -106,9 +111,20 @@ def _problem(resolved: tuple[str, bool] | None, fragment: str, pages: dict[str, 
 
 def sym(qualname: str, kind: str, line: int, end: int | None = None, **fields: Any) -> dict[str, Any]:
     parent, _, name = qualname.rpartition(".")
-    symbol = {"name": name, "qualname": qualname, "kind": kind, "line": line, "end_line": end or line, "col": 0,
-              "signature": "", "decorators": [], "bases": [], "docstring": None, "parent": parent or None,
-              "is_async": False}
+    symbol = {
+        "name": name,
+        "qualname": qualname,
+        "kind": kind,
+        "line": line,
+        "end_line": end or line,
+        "col": 0,
+        "signature": "",
+        "decorators": [],
+        "bases": [],
+        "docstring": None,
+        "parent": parent or None,
+        "is_async": False,
+    }
     symbol.update(fields)
     return symbol
 
@@ -119,18 +135,36 @@ def imp(module: str | None, name: str | None = None, line: int = 1, **fields: An
     return result
 
 
-def table(path: str, module: str | None, symbols: list[dict[str, Any]] | None = None,
-          imports: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
-    result = {"schema_version": 1, "extractor": {"name": "python", "version": 1}, "path": path, "module": module,
-              "language": "python", "hash": "0123456789abcdef0123456789abcdef", "size": 120, "lines": 40,
-              "docstring": None, "all": None, "partial": False, "symbols": symbols or [], "imports": imports or [],
-              "errors": []}
+def table(
+    path: str,
+    module: str | None,
+    symbols: list[dict[str, Any]] | None = None,
+    imports: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    result = {
+        "schema_version": 1,
+        "extractor": {"name": "python", "version": 1},
+        "path": path,
+        "module": module,
+        "language": "python",
+        "hash": "0123456789abcdef0123456789abcdef",
+        "size": 120,
+        "lines": 40,
+        "docstring": None,
+        "all": None,
+        "partial": False,
+        "symbols": symbols or [],
+        "imports": imports or [],
+        "errors": [],
+    }
     result.update(fields)
     return result
 
 
-def res(resolution: str, path: str | None = None, symbol: str | None = None,
-        module: str | None = None) -> dict[str, Any]:
+def res(
+    resolution: str, path: str | None = None, symbol: str | None = None, module: str | None = None
+) -> dict[str, Any]:
     return {"resolution": resolution, "resolved_path": path, "resolved_symbol": symbol, "resolved_module": module}
 
 
@@ -143,63 +177,91 @@ def links(imports: list[dict[str, Any]] | None = None, **fields: Any) -> dict[st
 WEIRD = "weird dir/a b#c(d)\u00e9%.py"
 
 TABLES = {
-    "pkg/__init__.py": table("pkg/__init__.py", "pkg", [sym("VERSION", "constant", 3)],
-                             [imp("core", "Engine", 1, level=1), imp("os", None, 2)],
-                             docstring="The package.", all=["Engine", "VERSION", "ghost"]),
-    "pkg/core.py": table("pkg/core.py", "pkg.core", [
-        sym("LIMIT", "constant", 5, signature=": int"),
-        sym("Engine", "class", 8, 30, bases=["Base", "Thing"], decorators=["dataclass"], docstring="Runs things."),
-        sym("Engine.speed", "attribute", 9, signature=": float"),
-        sym("Engine.run", "method", 11, 14, signature="(self) -> None", is_async=True),
-        sym("Engine.size", "property", 16, 17, decorators=["property"]),
-        sym("Engine.size", "method", 19, 20, decorators=["size.setter"]),
-        sym("Engine.Config", "class", 22, 28),
-        sym("Engine.Config.load", "classmethod", 23, 27),
-        sym("Engine.Config.load.inner", "function", 24, 26),
-        sym("Engine.Config.load.inner.deepest", "function", 25, 25),
-        sym("Engine.later", "attribute", 29),
-        sym("Base", "class", 32, 33),
-        sym("helper", "function", 35, 35, decorators=["overload"], signature="(x: int) -> int"),
-        sym("helper", "function", 37, 40, signature="(x)"),
-        sym("helper.nested", "function", 38, 39),
-        sym("_private", "variable", 41),
-        sym("alpha", "function", 42, 43),
-        sym("Alpha", "class", 44, 45),
-    ], [
-        imp("pkg.util", "tool", 1),
-        imp("numpy", None, 2, asname="np"),
-        imp("pkg.sub.deep", "Thing", 3, type_checking=True),
-        imp("missing", "x", 4, level=1),
-        imp("os.path", None, 5),
-        imp("pkg", None, 6),
-    ], docstring="Core engine: `run` it *now*."),
-    "pkg/util.py": table("pkg/util.py", "pkg.util",
-                         [sym("tool", "function", 1, 2, signature="(a: int | None) -> str")]),
-    "pkg/broken.py": table("pkg/broken.py", "pkg.broken", [sym("Old", "class", 1, 3)], partial=True,
-                           errors=[{"kind": "syntax", "message": "invalid <b>syntax</b> [x](http://e)", "line": 2,
-                                    "col": 4}]),
+    "pkg/__init__.py": table(
+        "pkg/__init__.py",
+        "pkg",
+        [sym("VERSION", "constant", 3)],
+        [imp("core", "Engine", 1, level=1), imp("os", None, 2)],
+        docstring="The package.",
+        all=["Engine", "VERSION", "ghost"],
+    ),
+    "pkg/core.py": table(
+        "pkg/core.py",
+        "pkg.core",
+        [
+            sym("LIMIT", "constant", 5, signature=": int"),
+            sym("Engine", "class", 8, 30, bases=["Base", "Thing"], decorators=["dataclass"], docstring="Runs things."),
+            sym("Engine.speed", "attribute", 9, signature=": float"),
+            sym("Engine.run", "method", 11, 14, signature="(self) -> None", is_async=True),
+            sym("Engine.size", "property", 16, 17, decorators=["property"]),
+            sym("Engine.size", "method", 19, 20, decorators=["size.setter"]),
+            sym("Engine.Config", "class", 22, 28),
+            sym("Engine.Config.load", "classmethod", 23, 27),
+            sym("Engine.Config.load.inner", "function", 24, 26),
+            sym("Engine.Config.load.inner.deepest", "function", 25, 25),
+            sym("Engine.later", "attribute", 29),
+            sym("Base", "class", 32, 33),
+            sym("helper", "function", 35, 35, decorators=["overload"], signature="(x: int) -> int"),
+            sym("helper", "function", 37, 40, signature="(x)"),
+            sym("helper.nested", "function", 38, 39),
+            sym("_private", "variable", 41),
+            sym("alpha", "function", 42, 43),
+            sym("Alpha", "class", 44, 45),
+        ],
+        [
+            imp("pkg.util", "tool", 1),
+            imp("numpy", None, 2, asname="np"),
+            imp("pkg.sub.deep", "Thing", 3, type_checking=True),
+            imp("missing", "x", 4, level=1),
+            imp("os.path", None, 5),
+            imp("pkg", None, 6),
+        ],
+        docstring="Core engine: `run` it *now*.",
+    ),
+    "pkg/util.py": table(
+        "pkg/util.py", "pkg.util", [sym("tool", "function", 1, 2, signature="(a: int | None) -> str")]
+    ),
+    "pkg/broken.py": table(
+        "pkg/broken.py",
+        "pkg.broken",
+        [sym("Old", "class", 1, 3)],
+        partial=True,
+        errors=[{"kind": "syntax", "message": "invalid <b>syntax</b> [x](http://e)", "line": 2, "col": 4}],
+    ),
     "pkg/sub/deep.py": table("pkg/sub/deep.py", "pkg.sub.deep", [sym("Thing", "class", 1, 9)]),
     "setup.py": table("setup.py", None, [sym("main", "function", 1, 2)], [imp("pkg.core", "Engine", 1)]),
     WEIRD: table(WEIRD, None, [sym("caf\u00e9", "function", 1, 2), sym("x y", "variable", 3)]),
-    "tests/test_core.py": table("tests/test_core.py", "tests.test_core", [sym("test_run", "function", 3, 5)],
-                                [imp("pkg.core", "Engine", 1)]),
+    "tests/test_core.py": table(
+        "tests/test_core.py", "tests.test_core", [sym("test_run", "function", 3, 5)], [imp("pkg.core", "Engine", 1)]
+    ),
     "empty.py": table("empty.py", "empty", size=0, lines=0),
 }
 
 LINKS = {
-    "pkg/__init__.py": links([res("symbol", "pkg/core.py", "Engine", "pkg.core"), res("external", module="os")],
-                             imported_by=[{"path": "pkg/core.py", "module": "pkg.core", "names": ["pkg"],
-                                           "lines": [6]}]),
+    "pkg/__init__.py": links(
+        [res("symbol", "pkg/core.py", "Engine", "pkg.core"), res("external", module="os")],
+        imported_by=[{"path": "pkg/core.py", "module": "pkg.core", "names": ["pkg"], "lines": [6]}],
+    ),
     "pkg/core.py": links(
-        [res("symbol", "pkg/util.py", "tool", "pkg.util"), res("external", module="numpy"),
-         res("symbol", "pkg/sub/deep.py", "Thing", "pkg.sub.deep"), res("unresolved", module="pkg.missing"),
-         res("external", module="os.path"), res("module", "pkg/__init__.py", module="pkg")],
-        imported_by=[{"path": "setup.py", "module": None, "names": ["Engine"], "lines": [1]},
-                     {"path": "tests/test_core.py", "module": "tests.test_core", "names": ["Engine"], "lines": [1]},
-                     {"path": WEIRD, "module": None, "names": [], "lines": []}],
-        related=[{"path": "pkg/util.py", "module": "pkg.util", "why": "imported by this file"},
-                 {"path": WEIRD, "module": None, "why": "shares *imports*"}],
-        tested_by=[{"path": "tests/test_core.py", "module": "tests.test_core"}]),
+        [
+            res("symbol", "pkg/util.py", "tool", "pkg.util"),
+            res("external", module="numpy"),
+            res("symbol", "pkg/sub/deep.py", "Thing", "pkg.sub.deep"),
+            res("unresolved", module="pkg.missing"),
+            res("external", module="os.path"),
+            res("module", "pkg/__init__.py", module="pkg"),
+        ],
+        imported_by=[
+            {"path": "setup.py", "module": None, "names": ["Engine"], "lines": [1]},
+            {"path": "tests/test_core.py", "module": "tests.test_core", "names": ["Engine"], "lines": [1]},
+            {"path": WEIRD, "module": None, "names": [], "lines": []},
+        ],
+        related=[
+            {"path": "pkg/util.py", "module": "pkg.util", "why": "imported by this file"},
+            {"path": WEIRD, "module": None, "why": "shares *imports*"},
+        ],
+        tested_by=[{"path": "tests/test_core.py", "module": "tests.test_core"}],
+    ),
     "setup.py": links([res("symbol", "pkg/core.py", "Engine", "pkg.core")]),
     "tests/test_core.py": links([res("symbol", "pkg/core.py", "Engine", "pkg.core")]),
 }
@@ -213,10 +275,18 @@ def folder_infos() -> list[FolderInfo]:
         for s in t["symbols"]:
             counts[s["kind"]] = counts.get(s["kind"], 0) + 1
         files.setdefault(folder, []).append((rel, name, t["docstring"], counts, len(t["errors"]), t["partial"]))
-    subfolders = {"": [("pkg", "The package.", 5, 30), ("weird dir", None, 1, 2), ("tests", None, 1, 1)],
-                  "pkg": [("sub", None, 1, 1)]}
-    edges = {"pkg": [("pkg/__init__.py", "pkg/core.py"), ("pkg/core.py", "pkg/util.py"),
-                     ("pkg/core.py", "pkg/sub/deep.py"), ("pkg/core.py", "pkg/__init__.py")]}
+    subfolders = {
+        "": [("pkg", "The package.", 5, 30), ("weird dir", None, 1, 2), ("tests", None, 1, 1)],
+        "pkg": [("sub", None, 1, 1)],
+    }
+    edges = {
+        "pkg": [
+            ("pkg/__init__.py", "pkg/core.py"),
+            ("pkg/core.py", "pkg/util.py"),
+            ("pkg/core.py", "pkg/sub/deep.py"),
+            ("pkg/core.py", "pkg/__init__.py"),
+        ]
+    }
     folders = sorted({*files, "pkg/sub"} | set(subfolders))
     return [FolderInfo(f, subfolders.get(f, []), files.get(f, []), edges.get(f, [])) for f in folders]
 
@@ -250,8 +320,9 @@ def xref_rows() -> list[Any]:
     rows = []
     for rel, t in TABLES.items():
         targets = LINKS.get(rel, links())["imports"]
-        out = sorted({(TABLES[x["resolved_path"]]["module"], x["resolved_path"]) for x in targets
-                      if x["resolved_path"]}, key=str)
+        out = sorted(
+            {(TABLES[x["resolved_path"]]["module"], x["resolved_path"]) for x in targets if x["resolved_path"]}, key=str
+        )
         users = [(u["module"], u["path"]) for u in LINKS.get(rel, links())["imported_by"]]
         rows.append((t["module"], rel, out, users))
     return rows
@@ -263,8 +334,17 @@ def xref_rows() -> list[Any]:
 def test_every_link_of_the_tree_resolves() -> None:
     pages = render_tree()
     assert check_links(pages, set(TABLES)) > 100
-    assert {"index.md", "pkg/index.md", "pkg/sub/index.md", "weird dir/index.md", "keywords.md", "modules.md",
-            "imports.md", kw_page(WEIRD), docs_page(WEIRD)} <= set(pages)
+    assert {
+        "index.md",
+        "pkg/index.md",
+        "pkg/sub/index.md",
+        "weird dir/index.md",
+        "keywords.md",
+        "modules.md",
+        "imports.md",
+        kw_page(WEIRD),
+        docs_page(WEIRD),
+    } <= set(pages)
 
 
 def test_links_resolve_with_a_source_url() -> None:
@@ -302,8 +382,14 @@ def test_rendering_is_deterministic_and_well_formed() -> None:
 
 def test_keyword_page_lists_everything_sorted_and_linked() -> None:
     page = render_tree()[kw_page("pkg/core.py")]
-    for heading in ("## Classes (4)", "## Functions (6)", "## Methods (4)", "## Constants and variables (4)",
-                    "### Modules (3)", "### Imported names (3)"):
+    for heading in (
+        "## Classes (4)",
+        "## Functions (6)",
+        "## Methods (4)",
+        "## Constants and variables (4)",
+        "### Modules (3)",
+        "### Imported names (3)",
+    ):
         assert heading in page
     classes = page.split("## Classes")[1].split("##")[0]
     assert re.findall(r"\[`(\w+)`\]", classes) == ["Alpha", "Base", "Config", "Engine"]
@@ -330,13 +416,25 @@ def test_keyword_page_omits_empty_sections_and_flags_errors() -> None:
 
 def test_docs_page_sections_and_facts() -> None:
     page = render_tree()[docs_page("pkg/core.py")]
-    for text in ("## Metadata", "- **Module:** `pkg.core`", "## Notes", "## Outline (18 symbols)",
-                 "## Imports (6)", "### From the tree (3)", "### External (2)", "### Unresolved (1)",
-                 "## Imported by (3)", "## Related files", "## Tested by"):
+    for text in (
+        "## Metadata",
+        "- **Module:** `pkg.core`",
+        "## Notes",
+        "## Outline (18 symbols)",
+        "## Imports (6)",
+        "### From the tree (3)",
+        "### External (2)",
+        "### Unresolved (1)",
+        "## Imported by (3)",
+        "## Related files",
+        "## Tested by",
+    ):
         assert text in page, text
     assert "Core engine: \\`run\\` it \\*now\\*." in page
-    assert "Defines 4 classes, 6 functions, 2 methods, 1 property, 1 classmethod, 1 variable, 1 constant, " \
-           "2 attributes; 1 async." in page
+    assert (
+        "Defines 4 classes, 6 functions, 2 methods, 1 property, 1 classmethod, 1 variable, 1 constant, "
+        "2 attributes; 1 async." in page
+    )
     assert "Uses: `numpy`, `os`." in page
     assert "TYPE_CHECKING-only imports: `pkg.sub.deep`." in page
     assert "6 imports: 3 from the tree, 2 external, 1 unresolved." in page
@@ -354,8 +452,8 @@ def test_docs_page_outline_nesting_and_anchors() -> None:
     assert '\n- <a id="sym-Engine.Config.load"></a>classmethod' in page
     assert '\n  - <a id="sym-Engine.Config.load.inner"></a>function' in page
     assert '\n    - <a id="sym-Engine.Config.load.inner.deepest"></a>function' in page
-    assert "#### Attributes of `Engine`\n\n- <a id=\"sym-Engine.later\"></a>" in page
-    assert "### Module-level names\n\n- <a id=\"sym-LIMIT\"></a>constant `LIMIT` · `LIMIT: int` · [L5]" in page
+    assert '#### Attributes of `Engine`\n\n- <a id="sym-Engine.later"></a>' in page
+    assert '### Module-level names\n\n- <a id="sym-LIMIT"></a>constant `LIMIT` · `LIMIT: int` · [L5]' in page
     assert max(len(m) for m in re.findall(r"^#+", page, flags=re.M)) <= 4
     assert len(re.findall(r'<a id="sym-', page)) == 18
 
@@ -393,8 +491,9 @@ def test_folder_index_lists_subfolders_files_and_graph() -> None:
     pkg = pages["pkg/index.md"]
     assert "[Up: source tree](../index.md)" in pkg
     assert "- [`sub/`](sub/index.md) · 1 file, 1 symbol" in pkg
-    assert ("| `broken.py` | [docs](broken.py_docs.md) · [keywords](broken.py_kw.md) · "
-            "[source](../../pkg/broken.py) |") in pkg
+    assert (
+        "| `broken.py` | [docs](broken.py_docs.md) · [keywords](broken.py_kw.md) · [source](../../pkg/broken.py) |"
+    ) in pkg
     assert "| 1 class | ⚠ errors, partial |" in pkg
     assert "```mermaid\ngraph LR\n" in pkg and "n0 --> " in pkg
     assert "Up:" not in pages["index.md"]
@@ -422,21 +521,27 @@ def test_keyword_index_single_page() -> None:
     pages = render_keyword_index(keyword_entries())
     assert list(pages) == ["keywords.md"]
     text = pages["keywords.md"]
-    assert ("- `helper` (2 definitions)\n"
-            "  - function [`helper`](pkg/core.py_docs.md#sym-helper) in `pkg/core.py`") in text
+    assert (
+        "- `helper` (2 definitions)\n  - function [`helper`](pkg/core.py_docs.md#sym-helper) in `pkg/core.py`"
+    ) in text
     names = re.findall(r"^- `([^`]+)`", text, flags=re.M)
     assert names == sorted(names, key=lambda n: (n.casefold(), n))
 
 
 def test_keyword_index_splits_by_letter_above_2000_entries() -> None:
-    symbols = [sym(f"{prefix}{i}", "function", i + 1) for i, prefix in
-               ((i, "abcxyz_\u00e9Q"[i % 9]) for i in range(2100))]
+    symbols = [
+        sym(f"{prefix}{i}", "function", i + 1) for i, prefix in ((i, "abcxyz_\u00e9Q"[i % 9]) for i in range(2100))
+    ]
     t = table("big.py", "big", symbols)
-    entries = [(s["name"], "function", s["qualname"], "big.py", s["line"], a)
-               for s, a in zip(symbols, symbol_anchors(symbols), strict=True)]
+    entries = [
+        (s["name"], "function", s["qualname"], "big.py", s["line"], a)
+        for s, a in zip(symbols, symbol_anchors(symbols), strict=True)
+    ]
     pages = render_keyword_index(entries)
-    assert set(pages) == {"keywords.md", *(f"keywords-{b}.md" for b in ("a", "b", "c", "x", "y", "z", "q", "_",
-                                                                         "other"))}
+    assert set(pages) == {
+        "keywords.md",
+        *(f"keywords-{b}.md" for b in ("a", "b", "c", "x", "y", "z", "q", "_", "other")),
+    }
     assert "- [`_`](keywords-_.md): 233 names, 233 definitions" in pages["keywords.md"]
     pages[docs_page("big.py")] = render_docs_page(t, links(), PageContext())
     pages[kw_page("big.py")] = render_keyword_page(t, links(), PageContext())
@@ -454,8 +559,10 @@ def test_module_index_and_import_xref() -> None:
 
 
 def test_import_xref_splits_per_top_level_folder_above_500_modules() -> None:
-    rows = [(f"p{i % 3}.m{i}", f"p{i % 3}/m{i}.py", [(f"p{(i + 1) % 3}.m{i + 1}", f"p{(i + 1) % 3}/m{i + 1}.py")], [])
-            for i in range(600)]
+    rows = [
+        (f"p{i % 3}.m{i}", f"p{i % 3}/m{i}.py", [(f"p{(i + 1) % 3}.m{i + 1}", f"p{(i + 1) % 3}/m{i + 1}.py")], [])
+        for i in range(600)
+    ]
     rows.append(("top", "top.py", [("p0.m0", "p0/m0.py")], []))
     pages = render_import_xref(rows)
     assert set(pages) == {"imports.md", "imports-p0.md", "imports-p1.md", "imports-p2.md"}
@@ -470,49 +577,58 @@ def test_import_xref_splits_per_top_level_folder_above_500_modules() -> None:
 # ---------------------------------------------------------------- markdown primitives
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("plain text", "plain text"),
-    ("a_b *c* `d`", "a\\_b \\*c\\* \\`d\\`"),
-    ("<img src=x>", "&lt;img src=x&gt;"),
-    ("[x](http://evil)", "\\[x\\]\\(http:&#8203;//evil\\)"),
-    ("![i](x.png)", "\\!\\[i\\]\\(x.png\\)"),
-    ("# title", "\\# title"),
-    ("1. item", "1\\. item"),
-    ("- item", "\\- item"),
-    ("a | b", "a \\| b"),
-    ("www.x.org and WWW.y", "www&#8203;.x.org and WWW&#8203;.y"),
-    ("mail a.b@c.org", "mail a.b@&#8203;c.org"),
-    ("line\nbreak\r\tx\x00\x07y", "line break  xy"),
-    ("  padded  ", "padded"),
-    ("a\\b & c $x$ ~d~", "a\\\\b \\& c \\$x\\$ \\~d\\~"),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("plain text", "plain text"),
+        ("a_b *c* `d`", "a\\_b \\*c\\* \\`d\\`"),
+        ("<img src=x>", "&lt;img src=x&gt;"),
+        ("[x](http://evil)", "\\[x\\]\\(http:&#8203;//evil\\)"),
+        ("![i](x.png)", "\\!\\[i\\]\\(x.png\\)"),
+        ("# title", "\\# title"),
+        ("1. item", "1\\. item"),
+        ("- item", "\\- item"),
+        ("a | b", "a \\| b"),
+        ("www.x.org and WWW.y", "www&#8203;.x.org and WWW&#8203;.y"),
+        ("mail a.b@c.org", "mail a.b@&#8203;c.org"),
+        ("line\nbreak\r\tx\x00\x07y", "line break  xy"),
+        ("  padded  ", "padded"),
+        ("a\\b & c $x$ ~d~", "a\\\\b \\& c \\$x\\$ \\~d\\~"),
+    ],
+)
 def test_escape_text(source: str, expected: str) -> None:
     assert escape_text(source) == expected
 
 
-@pytest.mark.parametrize(("source", "table", "expected"), [
-    ("name", False, "`name`"),
-    ("a`b", False, "``a`b``"),
-    ("`a``", False, "``` `a`` ```"),
-    (" a ", False, "`  a  `"),
-    ("x | y", False, "`x | y`"),
-    ("x | y", True, "`x \\| y`"),
-    ("a\nb", False, "`a b`"),
-    ("", False, ""),
-])
+@pytest.mark.parametrize(
+    ("source", "table", "expected"),
+    [
+        ("name", False, "`name`"),
+        ("a`b", False, "``a`b``"),
+        ("`a``", False, "``` `a`` ```"),
+        (" a ", False, "`  a  `"),
+        ("x | y", False, "`x | y`"),
+        ("x | y", True, "`x \\| y`"),
+        ("a\nb", False, "`a b`"),
+        ("", False, ""),
+    ],
+)
 def test_code_span(source: str, table: bool, expected: str) -> None:
     assert code_span(source, table) == expected
 
 
-@pytest.mark.parametrize(("from_page", "to_page", "anchor", "expected"), [
-    ("a/b/x.md", "a/b/y.md", None, "y.md"),
-    ("a/b/x.md", "a/c/y.md", "sym-q", "../c/y.md#sym-q"),
-    ("x.md", "a/b/y.md", None, "a/b/y.md"),
-    ("a/b/x.md", "y.md", None, "../../y.md"),
-    ("a/x.md", "a/x.md", "sym-z", "#sym-z"),
-    ("a/x.md", "a b/c#d(e)\u00e9?%.md", None, "../a%20b/c%23d%28e%29%C3%A9%3F%25.md"),
-    ("a/x.md", "a/b:c.md", None, "b%3Ac.md"),
-])
+@pytest.mark.parametrize(
+    ("from_page", "to_page", "anchor", "expected"),
+    [
+        ("a/b/x.md", "a/b/y.md", None, "y.md"),
+        ("a/b/x.md", "a/c/y.md", "sym-q", "../c/y.md#sym-q"),
+        ("x.md", "a/b/y.md", None, "a/b/y.md"),
+        ("a/b/x.md", "y.md", None, "../../y.md"),
+        ("a/x.md", "a/x.md", "sym-z", "#sym-z"),
+        ("a/x.md", "a b/c#d(e)\u00e9?%.md", None, "../a%20b/c%23d%28e%29%C3%A9%3F%25.md"),
+        ("a/x.md", "a/b:c.md", None, "b%3Ac.md"),
+    ],
+)
 def test_rel_link(from_page: str, to_page: str, anchor: str | None, expected: str) -> None:
     assert rel_link(from_page, to_page, anchor) == expected
 
@@ -531,8 +647,16 @@ def test_source_link_assumes_docs_root_at_repository_root() -> None:
 def test_anchor_ids_are_ascii_and_unique() -> None:
     seen: dict[str, int] = {}
     ids = [anchor_id(q, seen) for q in ("f", "f", "f-2", "caf\u00e9", "a b", "C.m", "f", "f-2")]
-    assert ids == ["sym-f", "sym-f-2", "sym-f-u002D2", "sym-caf-u00E9", "sym-a-u0020b", "sym-C.m", "sym-f-3",
-                   "sym-f-u002D2-2"]
+    assert ids == [
+        "sym-f",
+        "sym-f-2",
+        "sym-f-u002D2",
+        "sym-caf-u00E9",
+        "sym-a-u0020b",
+        "sym-C.m",
+        "sym-f-3",
+        "sym-f-u002D2-2",
+    ]
     assert len(set(ids)) == len(ids)
     symbols = [sym(q, "function", 1) for q in ("f", "f", "f-2", "caf\u00e9", "a b", "C.m", "f", "f-2")]
     assert symbol_anchors(symbols) == ids
@@ -546,20 +670,35 @@ EVIL = "_ * ` | < > [ ] ( ) ! # http://x www.x <img src=x> <script>alert(1)</scr
 
 def evil_tree() -> dict[str, str]:
     """Pages whose every piece of user text is EVIL."""
-    symbols = [sym(EVIL, "class", 1, 5, docstring=EVIL, bases=[EVIL], decorators=[EVIL], signature=EVIL),
-               sym(f"{EVIL}.{EVIL}", "method", 2, 3, docstring=EVIL, signature=EVIL),
-               sym(f"{EVIL}.{EVIL}.{EVIL}", "function", 3, docstring=EVIL),
-               sym(EVIL, "variable", 6, docstring=EVIL)]
+    symbols = [
+        sym(EVIL, "class", 1, 5, docstring=EVIL, bases=[EVIL], decorators=[EVIL], signature=EVIL),
+        sym(f"{EVIL}.{EVIL}", "method", 2, 3, docstring=EVIL, signature=EVIL),
+        sym(f"{EVIL}.{EVIL}.{EVIL}", "function", 3, docstring=EVIL),
+        sym(EVIL, "variable", 6, docstring=EVIL),
+    ]
     imports = [imp(EVIL, EVIL, 1, asname=EVIL), imp(EVIL, None, 2, type_checking=True)]
-    t = table("bad.py", EVIL, symbols, imports, docstring=EVIL, all=[EVIL], partial=True,
-              errors=[{"kind": EVIL, "message": EVIL, "line": 1, "col": None}], language=EVIL)
-    link_set = links([res("external", module=EVIL), res("unresolved")],
-                     imported_by=[{"path": "bad.py", "module": EVIL, "names": [EVIL], "lines": [1]}],
-                     related=[{"path": "bad.py", "module": EVIL, "why": EVIL}],
-                     tested_by=[{"path": "bad.py", "module": EVIL}])
+    t = table(
+        "bad.py",
+        EVIL,
+        symbols,
+        imports,
+        docstring=EVIL,
+        all=[EVIL],
+        partial=True,
+        errors=[{"kind": EVIL, "message": EVIL, "line": 1, "col": None}],
+        language=EVIL,
+    )
+    link_set = links(
+        [res("external", module=EVIL), res("unresolved")],
+        imported_by=[{"path": "bad.py", "module": EVIL, "names": [EVIL], "lines": [1]}],
+        related=[{"path": "bad.py", "module": EVIL, "why": EVIL}],
+        tested_by=[{"path": "bad.py", "module": EVIL}],
+    )
     ctx = PageContext()
-    pages = {kw_page("bad.py"): render_keyword_page(t, link_set, ctx),
-             docs_page("bad.py"): render_docs_page(t, link_set, ctx)}
+    pages = {
+        kw_page("bad.py"): render_keyword_page(t, link_set, ctx),
+        docs_page("bad.py"): render_docs_page(t, link_set, ctx),
+    }
     files = [("bad.py", EVIL, EVIL, {EVIL: 1, "class": 2}, 1, True)]
     folder = FolderInfo("", [(EVIL.replace("/", ""), EVIL, 1, 1)], files, [("bad.py", EVIL)])
     pages["index.md"] = render_folder_index(folder, ctx)
@@ -617,8 +756,27 @@ def test_gfm_renders_user_text_literally() -> None:
         assert all(h not in ("http://evil", "x.png") and ":" not in h for h in hrefs), (page, hrefs)
 
 
-@pytest.mark.parametrize("text", [EVIL, "1. x", "+ y", "> z", "    code", "===", "---", "a  \nb", "&amp; &#60;",
-                                  "\\*", "x@y.org", "<http://a>", "~~s~~", "$a$", "a\u2028b", "caf\u00e9 \U0001f600"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        EVIL,
+        "1. x",
+        "+ y",
+        "> z",
+        "    code",
+        "===",
+        "---",
+        "a  \nb",
+        "&amp; &#60;",
+        "\\*",
+        "x@y.org",
+        "<http://a>",
+        "~~s~~",
+        "$a$",
+        "a\u2028b",
+        "caf\u00e9 \U0001f600",
+    ],
+)
 def test_gfm_escape_text_round_trips(text: str) -> None:
     rendered = _gfm(escape_text(text)).strip()
     assert rendered.startswith("<p>") and rendered.endswith("</p>"), rendered

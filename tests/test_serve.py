@@ -139,7 +139,10 @@ def test_health_names_the_build(server: Server) -> None:
     health = server.get_json("/api/health")
     manifest = (server.out / "index.json").read_bytes()
     assert health == {
-        "status": "ok", "version": health["version"], "schema_version": SCHEMA_VERSION, "files": 4,  # type: ignore[index]
+        "status": "ok",
+        "version": health["version"],
+        "schema_version": SCHEMA_VERSION,
+        "files": 4,  # type: ignore[index]
         "manifest_hash": xxhash.xxh3_128_hexdigest(manifest),
     }
 
@@ -174,7 +177,8 @@ def test_blob_is_the_path_independent_table(server: Server) -> None:
 def test_symbol_search(server: Server) -> None:
     page = server.get_json("/api/symbols?q=Cart")
     assert [(r["path"], r["qualname"]) for r in page["results"]] == [  # type: ignore[index]
-        ("shop/cart.py", "Cart"), ("shop/pricing.py", "CART")
+        ("shop/cart.py", "Cart"),
+        ("shop/pricing.py", "CART"),
     ]
     classes = server.get_json("/api/symbols?q=Cart*&kind=class")
     assert [r["qualname"] for r in classes["results"]] == ["Cart", "CartItem"]  # type: ignore[index]
@@ -189,8 +193,21 @@ def test_symbol_search(server: Server) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["", "q=", "q=x&limit=0", "q=x&limit=1001", "q=x&limit=abc", "q=x&offset=-1", "q=x&kind=Class!", "q=x&kind=",
-     "q=x&mode=fuzzy", "q=" + "x" * 257, "q=a%00b", "q=%ff%fe", "q=" + "x" * 3000],
+    [
+        "",
+        "q=",
+        "q=x&limit=0",
+        "q=x&limit=1001",
+        "q=x&limit=abc",
+        "q=x&offset=-1",
+        "q=x&kind=Class!",
+        "q=x&kind=",
+        "q=x&mode=fuzzy",
+        "q=" + "x" * 257,
+        "q=a%00b",
+        "q=%ff%fe",
+        "q=" + "x" * 3000,
+    ],
 )
 def test_symbol_search_refuses_bad_parameters(server: Server, query: str) -> None:
     reply = server.request(f"/api/symbols?{query}")
@@ -213,8 +230,16 @@ def test_modules_and_folders(server: Server) -> None:
 def test_openapi_document(server: Server) -> None:
     document = server.get_json("/openapi.json")
     assert document["openapi"].startswith("3.1")  # type: ignore[index]
-    assert {"/api/files/{path}", "/api/blobs/{hash}", "/api/symbols", "/api/manifest", "/api/modules/{module}",
-            "/api/folders", "/api/folders/{path}", "/api/health"} <= set(document["paths"])  # type: ignore[index]
+    assert {
+        "/api/files/{path}",
+        "/api/blobs/{hash}",
+        "/api/symbols",
+        "/api/manifest",
+        "/api/modules/{module}",
+        "/api/folders",
+        "/api/folders/{path}",
+        "/api/health",
+    } <= set(document["paths"])  # type: ignore[index]
 
 
 # ---------------------------------------------------------------- HTTP semantics
@@ -263,15 +288,32 @@ def test_only_get_and_head(server: Server, method: str) -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        "/api/files/../secret.json", "/api/files/../../secret.json", "/api/files/%2e%2e/secret.json",
-        "/api/files/%2E%2E/%2e%2e/secret.json", "/api/files/..%2fsecret.json", "/api/files/%2e%2e%2fsecret.json",
-        "/api/files/..%5csecret.json", "/api/files/..\\secret.json", "/api/files//etc/passwd",
-        "/api/files/%2fetc%2fpasswd", "/api/files/shop/./cart.py", "/api/files/shop/cart.py%00",
-        "/api/files/%c0%ae%c0%ae/secret.json", "/api/files/shop%2f..%2f..%2fsecret.json", "/docs/../secret.md",
-        "/docs/%2e%2e/secret.md", "/docs/..%2f..%2fsecret.md", "/docs/%2e%2e%2f%2e%2e%2fsecret.md",
+        "/api/files/../secret.json",
+        "/api/files/../../secret.json",
+        "/api/files/%2e%2e/secret.json",
+        "/api/files/%2E%2E/%2e%2e/secret.json",
+        "/api/files/..%2fsecret.json",
+        "/api/files/%2e%2e%2fsecret.json",
+        "/api/files/..%5csecret.json",
+        "/api/files/..\\secret.json",
+        "/api/files//etc/passwd",
+        "/api/files/%2fetc%2fpasswd",
+        "/api/files/shop/./cart.py",
+        "/api/files/shop/cart.py%00",
+        "/api/files/%c0%ae%c0%ae/secret.json",
+        "/api/files/shop%2f..%2f..%2fsecret.json",
+        "/docs/../secret.md",
+        "/docs/%2e%2e/secret.md",
+        "/docs/..%2f..%2fsecret.md",
+        "/docs/%2e%2e%2f%2e%2e%2fsecret.md",
         "/static/../index.json",
-        "/static/%2e%2e%2fpage.html", "/api/folders/..", "/api/folders/%2e%2e", "/api/modules/..%2f..",
-        "/api/blobs/..%2f..%2fsecret", "/docs/shop/../../../secret.md", "/api/files/" + "a/" * 3000 + "x.py",
+        "/static/%2e%2e%2fpage.html",
+        "/api/folders/..",
+        "/api/folders/%2e%2e",
+        "/api/modules/..%2f..",
+        "/api/blobs/..%2f..%2fsecret",
+        "/docs/shop/../../../secret.md",
+        "/api/files/" + "a/" * 3000 + "x.py",
     ],
 )
 def test_traversal_is_refused(server: Server, target: str) -> None:
@@ -352,8 +394,13 @@ def test_a_rebuild_is_picked_up_without_restart(live: tuple[Server, Path]) -> No
     server, base = live
     before = server.get_json("/api/health")
     assert server.get_json("/api/symbols?q=discount")["total"] == 0  # type: ignore[index]
-    write_tree(base / "src", {"shop/pricing.py": SOURCES["shop/pricing.py"] + "\n\ndef discount(x):\n    return x\n",
-                              "shop/extra.py": '"""New."""\n'})
+    write_tree(
+        base / "src",
+        {
+            "shop/pricing.py": SOURCES["shop/pricing.py"] + "\n\ndef discount(x):\n    return x\n",
+            "shop/extra.py": '"""New."""\n',
+        },
+    )
     build(base / "src", base / "out", base / "cache")
     _poll(server, "/api/symbols?q=discount", '"qualname":"discount"')
     _poll(server, "/api/files/shop/pricing.py", '"discount"')
@@ -373,8 +420,15 @@ def _round_sources(round_: int) -> dict[str, str]:
 
 def test_a_build_running_while_serving_never_shows_a_half_written_file(live: tuple[Server, Path]) -> None:
     server, base = live
-    targets = ["/api/files/shop/pricing.py", "/api/files/shop/gen/m7.py", "/api/manifest", "/api/symbols?q=f*",
-               "/api/modules/shop.pricing", "/api/folders/shop/gen", "/docs/shop/pricing.py_docs.md"]
+    targets = [
+        "/api/files/shop/pricing.py",
+        "/api/files/shop/gen/m7.py",
+        "/api/manifest",
+        "/api/symbols?q=f*",
+        "/api/modules/shop.pricing",
+        "/api/folders/shop/gen",
+        "/docs/shop/pricing.py_docs.md",
+    ]
     failures: list[str] = []
     etags: set[str] = set()
     counts = [0]
@@ -423,9 +477,21 @@ def test_a_build_running_while_serving_never_shows_a_half_written_file(live: tup
 def test_schemathesis_against_openapi(server: Server, tmp_path: Path) -> None:
     pytest.importorskip("schemathesis")
     command = [
-        sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()", "run",
-        f"{server.base}/openapi.json", "--checks", "all", "--max-examples", "25", "--seed", "1", "--workers", "1",
-        "--report-dir", str(tmp_path),
+        sys.executable,
+        "-c",
+        "from schemathesis.cli import schemathesis; schemathesis()",
+        "run",
+        f"{server.base}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "25",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--report-dir",
+        str(tmp_path),
     ]
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)

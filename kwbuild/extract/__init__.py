@@ -45,6 +45,12 @@ def language_of(filename: str, overrides: Mapping[str, str] | None = None) -> st
     return SUFFIXES.get(suffix)
 
 
+def languages_by_suffix(overrides: Mapping[str, str]) -> dict[str, str]:
+    """Suffix (lower case, with its dot) -> language, `overrides` applied ("" turns a suffix off)."""
+    languages = {**SUFFIXES, **overrides}
+    return {suffix: language for suffix, language in languages.items() if language}
+
+
 def versions_key() -> str:
     """A short text naming every extractor version and the schema version (changes invalidate tasks)."""
     from kwbuild.model import SCHEMA_VERSION

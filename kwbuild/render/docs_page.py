@@ -42,8 +42,12 @@ def render_docs_page(table: Table, links: Links, ctx: PageContext) -> str:
 
 
 def _header(table: Table, urls: FileUrls) -> list[str]:
-    nav = [("Keywords", urls.keywords), ("Folder index", urls.folder), ("Source", urls.source),
-           ("A-Z index", urls.index)]
+    nav = [
+        ("Keywords", urls.keywords),
+        ("Folder index", urls.folder),
+        ("Source", urls.source),
+        ("A-Z index", urls.index),
+    ]
     lines = [f"# {code_span(table['path'])}", "", nav_line(nav), ""]
     if table["docstring"]:
         lines += [escape_text(table["docstring"]), ""]
@@ -116,8 +120,11 @@ def _imported_by(links: Links, urls: FileUrls, ctx: PageContext, title: str) -> 
         names = ", ".join(code_span(name) for name in user["names"])
         source = source_link(urls.page, user["path"], ctx)
         at = ", ".join(f"[L{n}]({source}#L{n})" for n in user["lines"])
-        lines.append(f"- {_file_link(user['path'], user['module'], urls.page)}" + (f": {names}" if names else "")
-                     + (f" · {at}" if at else ""))
+        lines.append(
+            f"- {_file_link(user['path'], user['module'], urls.page)}"
+            + (f": {names}" if names else "")
+            + (f" · {at}" if at else "")
+        )
     return [*lines, ""]
 
 

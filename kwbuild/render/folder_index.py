@@ -40,10 +40,22 @@ def render_folder_index(folder: FolderInfo, ctx: PageContext) -> str:
 
 
 def _nav(path: str, page: str) -> list[tuple[str, str]]:
-    up = [(f"Up: {code_span(folder_of(path) + '/') if folder_of(path) else 'source tree'}",
-           rel_link(page, folder_page(folder_of(path))))] if path else []
-    return [*up, ("A-Z index", rel_link(page, KEYWORDS_PAGE)), ("Modules", rel_link(page, MODULES_PAGE)),
-            ("Imports", rel_link(page, IMPORTS_PAGE))]
+    up = (
+        [
+            (
+                f"Up: {code_span(folder_of(path) + '/') if folder_of(path) else 'source tree'}",
+                rel_link(page, folder_page(folder_of(path))),
+            )
+        ]
+        if path
+        else []
+    )
+    return [
+        *up,
+        ("A-Z index", rel_link(page, KEYWORDS_PAGE)),
+        ("Modules", rel_link(page, MODULES_PAGE)),
+        ("Imports", rel_link(page, IMPORTS_PAGE)),
+    ]
 
 
 def _subfolders(folder: FolderInfo, page: str) -> list[str]:
@@ -72,8 +84,11 @@ def _files(folder: FolderInfo, page: str, ctx: PageContext) -> list[str]:
 
 def _file(row: FileRow, page: str, ctx: PageContext) -> str:
     rel, name, summary, counts, errors, partial = row
-    targets = [("docs", rel_link(page, docs_page(rel))), ("keywords", rel_link(page, kw_page(rel))),
-               ("source", source_link(page, rel, ctx))]
+    targets = [
+        ("docs", rel_link(page, docs_page(rel))),
+        ("keywords", rel_link(page, kw_page(rel))),
+        ("source", source_link(page, rel, ctx)),
+    ]
     pages = nav_line(targets)
     status = ", ".join([*(["⚠ errors"] if errors else []), *(["partial"] if partial else [])])
     cells = [code_span(name, table=True), pages, escape_text(summary or ""), counts_phrase(counts) or "none", status]
@@ -115,8 +130,11 @@ def render_import_graph(edges: Iterable[tuple[str, str]], folder: str) -> list[s
     lines += ["```", ""]
     hidden = len(unique) - len(shown)
     if hidden:
-        lines += [f"{hidden:,} more edge{'s' if hidden != 1 else ''} not shown (the diagram keeps the "
-                  f"{MAX_NODES} most connected modules and at most {MAX_EDGES} edges).", ""]
+        lines += [
+            f"{hidden:,} more edge{'s' if hidden != 1 else ''} not shown (the diagram keeps the "
+            f"{MAX_NODES} most connected modules and at most {MAX_EDGES} edges).",
+            "",
+        ]
     return lines
 
 
@@ -130,4 +148,4 @@ def _most_connected(edges: list[tuple[str, str]], limit: int) -> set[str]:
 
 def _short(path: str, folder: str) -> str:
     prefix = folder + "/" if folder else ""
-    return path[len(prefix):] if prefix and path.startswith(prefix) else path
+    return path[len(prefix) :] if prefix and path.startswith(prefix) else path

@@ -7,8 +7,12 @@ from collections.abc import Sequence
 from kwbuild.render.context import Import, ImportLink, Links
 from kwbuild.render.markdown import anchor_base, code_span, docs_page, link, rel_link
 
-UNRESOLVED: ImportLink = {"resolution": "unresolved", "resolved_path": None, "resolved_symbol": None,
-                          "resolved_module": None}
+UNRESOLVED: ImportLink = {
+    "resolution": "unresolved",
+    "resolved_path": None,
+    "resolved_symbol": None,
+    "resolved_module": None,
+}
 
 
 def import_links(imports: Sequence[Import], links: Links) -> list[ImportLink]:

@@ -79,8 +79,10 @@ def _groups(entries: Sequence[KeywordEntry]) -> list[Group]:
         else:
             definitions.append(entry)
     names = sorted(by_name, key=name_key)
-    return [(name, sorted(by_name[name], key=_definition_key) if len(by_name[name]) > 1 else by_name[name])
-            for name in names]
+    return [
+        (name, sorted(by_name[name], key=_definition_key) if len(by_name[name]) > 1 else by_name[name])
+        for name in names
+    ]
 
 
 def _definition_key(entry: KeywordEntry) -> tuple[str, int, str, str, str]:

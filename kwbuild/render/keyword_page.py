@@ -27,9 +27,12 @@ from kwbuild.render.symbols import (
 Row = tuple[str, str, int, str]
 """(casefolded name, name, line, Markdown list item): sorting rows sorts the entries."""
 
-_SECTIONS = {"class": ("Classes", False), "function": ("Functions", False),
-             **{kind: ("Methods", True) for kind in METHOD_KINDS},
-             **{kind: ("Constants and variables", True) for kind in VALUE_KINDS}}
+_SECTIONS = {
+    "class": ("Classes", False),
+    "function": ("Functions", False),
+    **{kind: ("Methods", True) for kind in METHOD_KINDS},
+    **{kind: ("Constants and variables", True) for kind in VALUE_KINDS},
+}
 """kind -> (section title, grouped under the enclosing symbol)."""
 _OTHER = ("Other definitions", False)
 _GROUPED = ("Methods", "Constants and variables")
@@ -74,8 +77,12 @@ def _sections(table: Table, anchors: Sequence[str], urls: FileUrls) -> dict[str,
 
 
 def _header(table: Table, urls: FileUrls) -> list[str]:
-    nav = [("Documentation", urls.docs), ("Folder index", urls.folder), ("Source", urls.source),
-           ("A-Z index", urls.index)]
+    nav = [
+        ("Documentation", urls.docs),
+        ("Folder index", urls.folder),
+        ("Source", urls.source),
+        ("A-Z index", urls.index),
+    ]
     module = f"Module {code_span(table['module'])}" if table["module"] else "Not a module"
     counts = counts_phrase(count_kinds(table["symbols"])) or "no symbols"
     imports = f"{len(table['imports']):,} import{'s' if len(table['imports']) != 1 else ''}"
@@ -90,8 +97,9 @@ def _flat_section(title: str, groups: dict[str | None, list[Row]]) -> list[str]:
     return [*heading(2, f"{title} ({len(rows):,})"), *(row[3] for row in rows), ""]
 
 
-def _grouped_section(title: str, groups: dict[str | None, list[Row]], urls: FileUrls,
-                     parents: dict[str, str]) -> list[str]:
+def _grouped_section(
+    title: str, groups: dict[str | None, list[Row]], urls: FileUrls, parents: dict[str, str]
+) -> list[str]:
     """Rows grouped under their enclosing symbol (module-level ones first), groups sorted by qualname."""
     if not groups:
         return []

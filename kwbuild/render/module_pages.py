@@ -79,15 +79,16 @@ def _main_page(pages: dict[str, list[XrefRow]], places: Places, total: int) -> s
     others = sorted(page for page in pages if page != IMPORTS_PAGE)
     if others:
         lines += [*heading(2, "By top-level folder")]
-        lines += [f"- {link(code_span(_folder(p) + '/'), quote_path(p))}: {plural(len(pages[p]), 'module')}"
-                  for p in others]
+        lines += [
+            f"- {link(code_span(_folder(p) + '/'), quote_path(p))}: {plural(len(pages[p]), 'module')}" for p in others
+        ]
         lines += [""] + (heading(2, "Files at the root") if pages[IMPORTS_PAGE] else [])
     lines += _entries(IMPORTS_PAGE, pages[IMPORTS_PAGE], places)
     return finish(lines)
 
 
 def _folder(page: str) -> str:
-    return page[len("imports-"): -len(".md")]
+    return page[len("imports-") : -len(".md")]
 
 
 def _page(page: str, rows: Sequence[XrefRow], places: Places) -> str:

@@ -66,8 +66,10 @@ def _imports(imports: Sequence[Import], targets: Sequence[ImportLink]) -> list[s
         return ["Imports nothing."]
     resolutions = [t["resolution"] if is_resolved(t) or t["resolution"] == "external" else "" for t in targets]
     tree = len(resolutions) - resolutions.count("external") - resolutions.count("")
-    notes = [f"{plural(len(imports), 'import')}: {tree:,} from the tree, {resolutions.count('external'):,} "
-             f"external, {resolutions.count(''):,} unresolved."]
+    notes = [
+        f"{plural(len(imports), 'import')}: {tree:,} from the tree, {resolutions.count('external'):,} "
+        f"external, {resolutions.count(''):,} unresolved."
+    ]
     packages = external_packages(imports, targets)
     if packages:
         notes.append(f"Uses: {_names(packages)}.")

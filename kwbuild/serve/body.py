@@ -97,7 +97,6 @@ class Body:
             self._encoded[coding] = encoded
         return encoded, self.etag[:-1] + b"-" + coding.encode("ascii") + b'"'
 
-
     def headers(self, coding: str | None, common: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The response headers of variant `coding`: `common`, then ETag, type, length and coding (memoised)."""
         headers = self._headers.get(coding)
