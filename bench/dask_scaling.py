@@ -21,11 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kwbuild.builder import FileJob, TableBuilder, write_table
+from kwbuild.builder import TableBuilder, write_table
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.cli import main
 from kwbuild.distributed import _read, extract_batch
 from kwbuild.extract import EXTRACTORS, language_of, versions_key
+from kwbuild.jobs import FileJob
 from kwbuild.model import content_hash
 
 

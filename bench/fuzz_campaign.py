@@ -45,8 +45,9 @@ class Outcome:
     repeats: int = 0
 
 
-def run_property(label: str, strategy: st.SearchStrategy[Any], check: Callable[[Any], object], budget: float,
-                 first_seed: int) -> Outcome:
+def run_property(
+    label: str, strategy: st.SearchStrategy[Any], check: Callable[[Any], object], budget: float, first_seed: int
+) -> Outcome:
     """Run `check` on values of `strategy` for about `budget` seconds, collecting distinct failures."""
     outcome = Outcome(label)
     start = time.monotonic()
@@ -54,8 +55,15 @@ def run_property(label: str, strategy: st.SearchStrategy[Any], check: Callable[[
         rate = outcome.examples / max(time.monotonic() - start, 1e-9)
         size = MIN_ROUND if not outcome.examples else int(min(MAX_ROUND, max(MIN_ROUND, rate * remaining / 2)))
 
-        @settings(max_examples=size, deadline=None, database=None, derandomize=False, report_multiple_bugs=False,
-                  phases=(Phase.generate, Phase.target, Phase.shrink), suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=size,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            report_multiple_bugs=False,
+            phases=(Phase.generate, Phase.target, Phase.shrink),
+            suppress_health_check=list(HealthCheck),
+        )
         @seed(first_seed + outcome.rounds)
         @given(value=strategy)
         def one_round(value: Any) -> None:
@@ -89,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     for index, (label, strategy, check) in enumerate(chosen):
         outcome = run_property(label, strategy, check, budget, args.seed + 1_000_000 * index)
         status = f"FAILED ({len(outcome.failures)} distinct, {outcome.repeats} repeats)" if outcome.failures else "ok"
-        print(f"  {label:<40} {outcome.examples:>9,} examples {outcome.rounds:>4} rounds "
-              f"{outcome.seconds:7.1f} s {outcome.examples / max(outcome.seconds, 1e-9):8.1f}/s  {status}", flush=True)
+        print(
+            f"  {label:<40} {outcome.examples:>9,} examples {outcome.rounds:>4} rounds "
+            f"{outcome.seconds:7.1f} s {outcome.examples / max(outcome.seconds, 1e-9):8.1f}/s  {status}",
+            flush=True,
+        )
         for where, report in outcome.failures.items():
             print(f"--- {label}: {where}\n{report}", flush=True)
         outcomes.append(outcome)

@@ -48,7 +48,7 @@ http {{
   server {{ listen 127.0.0.1:{port}; root {root}; location / {{ default_type application/json; }} }}
 }}
 """
-MINIMAL_APP = '''
+MINIMAL_APP = """
 BODY = b'{"x":"' + b"a" * 4600 + b'"}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 async def app(scope, receive, send):
@@ -59,7 +59,7 @@ async def app(scope, receive, send):
         return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
-'''
+"""
 
 
 def free_port() -> int:
@@ -98,8 +98,12 @@ def wrk(url: str, seconds: int) -> dict[str, float]:
     text = subprocess.run([*WRK, f"-d{seconds}s", url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    return {"rps": rps, "p50_ms": _latency(text, "50%"), "p99_ms": _latency(text, "99%"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    return {
+        "rps": rps,
+        "p50_ms": _latency(text, "50%"),
+        "p99_ms": _latency(text, "99%"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
 
 
 def _latency(text: str, quantile: str) -> float:
@@ -142,8 +146,14 @@ def soak(url: str, pid: int, seconds: int) -> dict[str, Any]:
         done.set()
         sampler.join()
     tail = samples[len(samples) // 2 :] or samples
-    return {**result, "seconds": seconds, "rss_mb_first": samples[0] / 1024, "rss_mb_last": samples[-1] / 1024,
-            "rss_mb_max": max(samples) / 1024, "rss_mb_median_2nd_half": statistics.median(tail) / 1024}
+    return {
+        **result,
+        "seconds": seconds,
+        "rss_mb_first": samples[0] / 1024,
+        "rss_mb_last": samples[-1] / 1024,
+        "rss_mb_max": max(samples) / 1024,
+        "rss_mb_median_2nd_half": statistics.median(tail) / 1024,
+    }
 
 
 def ensure_output(out: Path | None) -> Path:
@@ -188,8 +198,18 @@ def run_files(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_servers(args: argparse.Namespace) -> dict[str, Any]:
     commands = {
-        "uvicorn": ["uvicorn", "minimal:app", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                    "--log-level", "warning", "--port"],
+        "uvicorn": [
+            "uvicorn",
+            "minimal:app",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--port",
+        ],
         "granian": ["granian", "--interface", "asgi", "--no-ws", "--log-level", "warning", "minimal:app", "--port"],
         "hypercorn": ["hypercorn", "-k", "uvloop", "minimal:app", "-b"],
     }

@@ -15,15 +15,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kwbuild import jsonio
-from kwbuild.builder import TableBuilder
-from kwbuild.cache import ContentCache, cache_key
-from kwbuild.cache_admin import record_usage
 from kwbuild.config import BuildConfig
 from kwbuild.errors import UserError
-from kwbuild.extract import EXTRACTORS
+from kwbuild.jobs import BuildStats
 from kwbuild.jsonio import TEMP_SUFFIX
 from kwbuild.layout import Layout
 from kwbuild.plan import (
@@ -35,16 +32,19 @@ from kwbuild.plan import (
     output_stamps,
     snapshot_versions,
 )
-from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.snapshot import Snapshot, save_snapshot
 
 log = logging.getLogger("kwbuild")
 
 
+if TYPE_CHECKING:
+    from kwbuild.builder import TableBuilder
+
+
 @dataclass
 class BuildResult:
     plan: Plan
-    builder: TableBuilder
+    stats: BuildStats
     exit_code: int
     seconds: float
 
@@ -81,8 +81,7 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
             if plan.restated:  # nothing written: the last build's end still bounds kwbuild's writes
                 _save_snapshot(plan, set(), finished_ns=plan.snapshot.finished_ns)
             succeeded = True
-            idle = TableBuilder(config.layout, ContentCache(config.cache))
-            return BuildResult(plan, idle, 0, time.perf_counter() - started)
+            return BuildResult(plan, BuildStats(), 0, time.perf_counter() - started)
         from kwbuild.tasks import make_builders, run_doit
 
         _check_doit_db(config.layout)
@@ -104,7 +103,7 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
         if succeeded:  # a build that failed or was killed leaves the marker: the next one checks everything
             jsonio.remove_file(config.layout.running)
         os.close(lock)
-    return BuildResult(plan, builders.tables, exit_code, time.perf_counter() - started)
+    return BuildResult(plan, builders.tables.stats, exit_code, time.perf_counter() - started)
 
 
 GLOBAL_PAGE_SETS = ("keywords", "imports")  # pages in parts: a lost part is rebuilt by rebuilding the set
@@ -178,6 +177,10 @@ def _record_usage(plan: Plan, tables: TableBuilder) -> None:
     """Tell the content cache which entries this tree uses (for `kwbuild cache prune --keep-builds`).
 
     Only after a build that looked anything up: a no-op build writes nothing, not even there."""
+    from kwbuild.cache import cache_key
+    from kwbuild.cache_admin import record_usage
+    from kwbuild.extract import EXTRACTORS
+
     stats = tables.stats
     if not (stats.parsed or stats.tables_written or stats.tables_removed):
         return  # the same tables as the last build: the same entries
@@ -228,6 +231,8 @@ def _prepare_output(config: BuildConfig) -> None:
 
 def _remove_stale_outputs(plan: Plan, tables: TableBuilder) -> None:
     """Delete the outputs of sources and folders that are gone (a walk of the tables when there is no snapshot)."""
+    from kwbuild.render.markdown import docs_page, folder_page, kw_page
+
     layout = plan.config.layout
     if plan.snapshot is not None:
         stale = [layout.table_path(rel) for rel in plan.removed]

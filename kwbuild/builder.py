@@ -12,7 +12,6 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kwbuild import jsonio
@@ -28,62 +27,12 @@ from kwbuild.index import (
     update_manifest,
     update_symbol_map,
 )
+from kwbuild.jobs import CACHED, PARSED, SKIPPED, UNREADABLE, VANISHED, BuildStats, FileJob, Outcome
 from kwbuild.layout import Layout
 from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
 from kwbuild.store import Change, DigestStore, View
 
 log = logging.getLogger("kwbuild")
-
-PARSED, CACHED, UNREADABLE, VANISHED, SKIPPED = "parsed", "cached", "unreadable", "vanished", "skipped"
-
-
-@dataclass(frozen=True)
-class FileJob:
-    """What one table task needs: where the file is and what it is called in the tree."""
-
-    root: str
-    rel: str
-    module: str | None
-    language: str
-    table_path: str
-    max_size: int = 0  # bytes; a larger file is recorded (hash, size, lines) but not parsed; 0: no cap
-    recompute: bool = False  # --no-cache: extract even on a hit, and report a cached entry that differs
-
-
-@dataclass(frozen=True)
-class Outcome:
-    rel: str
-    status: str  # PARSED, CACHED, UNREADABLE, VANISHED or SKIPPED
-    written: bool
-    has_errors: bool
-    mismatch: str | None = None  # --no-cache: the key of a cached entry that differed from the fresh table
-
-
-@dataclass
-class BuildStats:
-    """What the build did, for the summary."""
-
-    parsed: int = 0
-    cache_hits: int = 0
-    tables_written: int = 0
-    tables_removed: int = 0
-    oversized: int = 0
-    mismatches: list[str] = field(default_factory=list)
-    pages_written: int = 0
-    vanished: list[str] = field(default_factory=list)
-    written: list[str] = field(default_factory=list)  # tables rewritten since the digest store last looked
-
-    def record(self, outcome: Outcome) -> None:
-        if outcome.written:
-            self.written.append(outcome.rel)
-        self.parsed += outcome.status == PARSED
-        self.cache_hits += outcome.status == CACHED
-        self.oversized += outcome.status == SKIPPED
-        self.tables_written += outcome.written
-        if outcome.status == VANISHED:
-            self.vanished.append(outcome.rel)
-        if outcome.mismatch is not None:
-            self.mismatches.append(outcome.mismatch)
 
 
 def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]:

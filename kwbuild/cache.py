@@ -13,13 +13,14 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
-
-import diskcache
+from typing import TYPE_CHECKING, Any
 
 from kwbuild import jsonio
 from kwbuild.discover import CACHE_MARKER
 from kwbuild.model import SCHEMA_VERSION, Table
+
+if TYPE_CHECKING:
+    import diskcache
 
 log = logging.getLogger("kwbuild")
 
@@ -114,6 +115,8 @@ class ContentCache:
         marker = self.folder / CACHE_MARKER
         if not marker.exists():
             marker.write_text("kwbuild content cache: safe to delete, never commit.\n", encoding="utf-8")
+        import diskcache  # on first use: a build with nothing to do never opens the cache
+
         return diskcache.Cache(str(self.folder), size_limit=self.size_limit, **_SETTINGS)
 
     def _repair(self, error: Exception) -> None:

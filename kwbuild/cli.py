@@ -136,7 +136,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, recompute=True)
     reporter = ProgressReporter(quiet=args.quiet)
     result = run_build(config, reporter, full=args.full or args.no_cache, last=True)
-    for key in result.builder.stats.mismatches:
+    for key in result.stats.mismatches:
         print(f"kwbuild: warning: cache entry {key} differed from the fresh table (replaced)", file=sys.stderr)
     summary = build_summary(result)
     if args.summary_json:
@@ -149,7 +149,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def build_summary(result: Any) -> dict[str, Any]:
     """The summary object of `--summary-json`."""
-    stats = result.builder.stats
+    stats = result.stats
     discovery = result.plan.discovery
     return {
         "files": len(discovery.sources),

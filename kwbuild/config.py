@@ -7,7 +7,6 @@ Globs come from `[tool.kwbuild]` in the tree's own `pyproject.toml` (keys `inclu
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +132,10 @@ def _suffixes(table: object, root: Path) -> tuple[tuple[str, str], ...]:
 
 def _tree_settings(root: Path) -> dict[str, Any]:
     path = root / "pyproject.toml"
+    if not path.exists():
+        return {}
+    import tomllib  # only for a tree that has the file: a build with nothing to do is mostly imports
+
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

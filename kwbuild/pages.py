@@ -13,24 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from kwbuild import jsonio
-from kwbuild.builder import BuildStats
 from kwbuild.digest import Digest
 from kwbuild.discover import README_NAMES
 from kwbuild.index import symbol_map_part
+from kwbuild.jobs import BuildStats
 from kwbuild.layout import Layout
 from kwbuild.link import Linker, Links, link_part, links_unchanged
-from kwbuild.render import (
-    FolderInfo,
-    PageContext,
-    render_docs_page,
-    render_folder_index,
-    render_import_xref,
-    render_keyword_index,
-    render_keyword_page,
-    render_module_index,
-)
-from kwbuild.render.keyword_index import letter_of
+from kwbuild.render.context import FolderInfo, PageContext
+from kwbuild.render.docs_page import render_docs_page
+from kwbuild.render.folder_index import render_folder_index
+from kwbuild.render.keyword_index import letter_of, render_keyword_index
+from kwbuild.render.keyword_page import render_keyword_page
 from kwbuild.render.markdown import anchor_ids, docs_page, folder_page, kw_page
+from kwbuild.render.module_pages import render_import_xref, render_module_index
 from kwbuild.store import View
 
 

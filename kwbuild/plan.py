@@ -13,15 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kwbuild import jsonio
-from kwbuild.builder import FileJob
 from kwbuild.config import BuildConfig
 from kwbuild.discover import Discovery, discover_sources
 from kwbuild.extract import versions_key
+from kwbuild.jobs import FileJob
 from kwbuild.jsonio import TEMP_SUFFIX
 from kwbuild.layout import Layout
 from kwbuild.model import content_hash
 from kwbuild.render import RENDER_VERSION
-from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.resolve import module_name, package_folders
 from kwbuild.snapshot import Snapshot, load_snapshot
 
@@ -284,6 +283,8 @@ def stale_pages(plan: Plan) -> list[str]:
     Outputs are rewritten only when their bytes change, so "older than an input" means "the input changed
     since the page was made", whichever build (finished or killed) changed it.
     """
+    from kwbuild.render.markdown import docs_page, kw_page
+
     if plan.candidates is None:
         return list(plan.rels)
     layout = plan.config.layout
@@ -300,6 +301,8 @@ def stale_folders(plan: Plan, pages: list[str]) -> list[str]:
     or older than a table or links file of its files or than its subfolders' `__init__` tables.
 
     In a trusted build, the folders of the files whose pages are checked (`pages`) and their parents."""
+    from kwbuild.render.markdown import folder_page
+
     if plan.candidates is None:
         return list(plan.folders)
     layout = plan.config.layout

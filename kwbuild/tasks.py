@@ -40,7 +40,7 @@ from kwbuild.extract import versions_key
 from kwbuild.pages import PageBuilder, render_file_pages
 from kwbuild.plan import Plan, build_versions, stale_folders, stale_pages
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher, start_pool
-from kwbuild.render import PageContext
+from kwbuild.render.context import PageContext
 from kwbuild.render.markdown import folder_page
 
 log = logging.getLogger("kwbuild")

@@ -41,24 +41,14 @@ from kwbuild.digest import digest_table
 from kwbuild.extract import EXTRACTORS
 from kwbuild.link import Linker
 from kwbuild.model import SCHEMA_VERSION, content_hash, count_lines, load_schema, make_cached_table, place_table
-from kwbuild.render import (
-    FolderInfo,
-    PageContext,
-    anchor_ids,
-    code_span,
-    docs_page,
-    folder_page,
-    keyword_index,
-    kw_page,
-    module_pages,
-    render_docs_page,
-    render_folder_index,
-    render_import_xref,
-    render_keyword_index,
-    render_keyword_page,
-    render_module_index,
-)
-from kwbuild.render.markdown import _URL_SAFE
+from kwbuild.render import keyword_index, module_pages
+from kwbuild.render.context import FolderInfo, PageContext
+from kwbuild.render.docs_page import render_docs_page
+from kwbuild.render.folder_index import render_folder_index
+from kwbuild.render.keyword_index import render_keyword_index
+from kwbuild.render.keyword_page import render_keyword_page
+from kwbuild.render.markdown import _URL_SAFE, anchor_ids, code_span, docs_page, folder_page, kw_page
+from kwbuild.render.module_pages import render_import_xref, render_module_index
 from kwbuild.render.symbols import KINDS, VALUE_KINDS, count_kinds
 from kwbuild.resolve import module_name, package_folders
 

@@ -9,28 +9,25 @@ from urllib.parse import unquote
 
 import pytest
 
-from kwbuild.render import (
-    FolderInfo,
-    PageContext,
+from kwbuild.render.context import FolderInfo, PageContext
+from kwbuild.render.docs_page import render_docs_page
+from kwbuild.render.folder_index import MAX_EDGES, MAX_NODES, render_folder_index, render_import_graph
+from kwbuild.render.keyword_index import render_keyword_index
+from kwbuild.render.keyword_page import render_keyword_page
+from kwbuild.render.markdown import (
     anchor_id,
     anchor_ids,
     code_span,
     docs_page,
     escape_text,
+    fenced_block,
     folder_page,
     kw_page,
     rel_link,
-    render_docs_page,
-    render_folder_index,
-    render_import_xref,
-    render_keyword_index,
-    render_keyword_page,
-    render_module_index,
     source_link,
-    symbol_anchors,
 )
-from kwbuild.render.folder_index import MAX_EDGES, MAX_NODES, render_import_graph
-from kwbuild.render.markdown import fenced_block
+from kwbuild.render.module_pages import render_import_xref, render_module_index
+from kwbuild.render.symbols import symbol_anchors
 
 # ---------------------------------------------------------------- link checking
 

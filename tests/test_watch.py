@@ -28,7 +28,7 @@ def test_watch_rebuilds_on_change_and_coalesces_a_burst(project: Project) -> Non
     stop = threading.Event()
 
     def on_build(result: Any, events: int) -> None:
-        builds.append(({"parsed": result.builder.stats.parsed}, events))
+        builds.append(({"parsed": result.stats.parsed}, events))
 
     thread = threading.Thread(target=watch_tree, args=(config, on_build, stop), kwargs={"step_ms": 300})
     thread.start()
