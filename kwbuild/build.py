@@ -11,6 +11,7 @@ import fcntl
 import gc
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -87,7 +88,7 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
         _check_doit_db(config.layout)
         builders = make_builders(config)
         if plan.trusted:
-            builders.tables.store.suspects = plan.candidates
+            builders.tables.store.suspects = builders.pages.unsure = plan.candidates
             builders.tables.trusted = True
         exit_code = run_doit(plan, builders, reporter)
         _remove_stale_outputs(plan, builders.tables)
@@ -145,7 +146,8 @@ def _is_output_name(name: str) -> bool:
 def _files_with_errors(plan: Plan, tables: TableBuilder) -> int:
     """How many files have recorded errors: from the digests when an aggregate looked at them, else unchanged."""
     view = tables.store.current_view()
-    if view is not None and plan.trusted and plan.snapshot is not None and not view.complete:  # last count + changes
+    complete = view is not None and (view.complete or tables.store.saved_complete)  # no base: all digests new
+    if view is not None and plan.trusted and plan.snapshot is not None and not complete:  # last count + changes
         changes = {**tables.store.saved_changes, **view.changes}
         before = sum(1 for old, _new in changes.values() if old is not None and old.errors)
         after = sum(1 for _old, new in changes.values() if new is not None and new.errors)
@@ -192,8 +194,9 @@ def _record_usage(plan: Plan, tables: TableBuilder) -> None:
 
 def _forget(layout: Layout) -> None:
     """`--full`: forget doit's state, the snapshot and the digest store; every file is checked again."""
-    for path in (layout.doit_db, layout.snapshot, layout.digests):
+    for path in (layout.doit_db, layout.snapshot):
         jsonio.remove_file(path)
+    shutil.rmtree(layout.digests, ignore_errors=True)
 
 
 def _begin(layout: Layout) -> int:

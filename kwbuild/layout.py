@@ -91,7 +91,8 @@ class Layout:
 
     @property
     def digests(self) -> str:
-        return os.path.join(self.state, "digests.marshal")
+        """The digest store's folder (one file per shard)."""
+        return os.path.join(self.state, "digests")
 
     @property
     def marker(self) -> str:

@@ -90,6 +90,7 @@ class PageBuilder:
         self.pool: Any = None  # a page pool started early (see `kwbuild.prefetch.start_pool`), until used
         self.on_links: Callable[[], None] | None = None  # kwbuild build: starts the page pool
         self.planned: list[str] | None = None  # files whose page tasks this build creates, once known
+        self.unsure: set[str] | None = None  # trusted build: the only files whose links file may be missing
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -112,7 +113,8 @@ class PageBuilder:
         """doit action: resolve every import of the tree; write each file's links if they changed."""
         view = self.view(rels)
         unchanged = view.unchanged(link_part) or (not view.complete and links_unchanged(view.changes, view.digests))
-        if not unchanged or not all(os.path.exists(self.layout.links_path(r)) for r in rels):
+        check = rels if self.unsure is None else [rel for rel in rels if rel in self.unsure]
+        if not unchanged or not all(os.path.exists(self.layout.links_path(rel)) for rel in check):
             for rel, links in Linker(view.digests).link_all().items():
                 if jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links)):
                     self.links_written.append(rel)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import doit.plugin
+import orjson
 from doit import create_after
 from doit.cmd_base import ModuleTaskLoader
 from doit.control import TaskControl
@@ -46,6 +47,24 @@ from kwbuild.render.markdown import folder_page
 log = logging.getLogger("kwbuild")
 
 AGGREGATES = ("manifest", "symbols", "links", "keywords", "modules", "imports")
+
+
+class StateCodec:
+    """How doit's database stores a task's state (its `codec_cls`): orjson instead of the standard library's
+    json (an aggregate's state in a build without a snapshot is ~1.2 MB: 11,771 file deps), and only the file
+    deps the task has now. doit never forgets a file dep: after a build without a snapshot, where an aggregate
+    depends on every table, every later build would decode and re-encode its 11,771 stale entries (~0.25 s
+    of a one-file edit). Keys ending in ":" are doit's own ("deps:", "result:", "_values_:", ...)."""
+
+    def encode(self, data: Any) -> str:
+        deps = data.get("deps:") if isinstance(data, dict) else None
+        if isinstance(deps, list | tuple):
+            current = set(deps)
+            data = {key: value for key, value in data.items() if key in current or key.endswith(":")}
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    def decode(self, data: str) -> Any:
+        return orjson.loads(data)
 
 
 class StatChecker(FileChangedChecker):  # type: ignore[misc]
@@ -349,6 +368,7 @@ def doit_config(config: BuildConfig, reporter: Any = None) -> dict[str, Any]:
         "dep_file": config.layout.doit_db,
         "backend": "sqlite3",
         "check_file_uptodate": StatChecker,
+        "codec_cls": StateCodec,
         "continue": True,
         "verbosity": 0,
         "default_tasks": ["table", *AGGREGATES, "page", "folder", "state"],

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from kwbuild import jsonio
+from kwbuild import jsonio, store
 from kwbuild.extract import python as python_extractor
 from tests.conftest import Project
 
@@ -264,7 +266,9 @@ def test_the_summary_error_count_follows_every_kind_of_change(project: Project) 
         (lambda: project.write("d.py", "x = (\n"), 2),
         (lambda: project.write("b.py", "def fine():\n    pass\n\nclass fine:\n    def a(self): ...\n"), 1),
         (lambda: project.write("a.py", "def a():\n    pass\n\ndef fine():\n    pass\n"), 1),
-        (lambda: None, 1),
+        (lambda: shutil.rmtree(project.out / ".kwbuild" / "digests"), 1),  # store lost, snapshot kept
+        (lambda: project.write("c.py", "class Again(:\n"), 2),
+        (lambda: None, 2),
     ]
     for step, (change, expected) in enumerate(steps):
         change()
@@ -275,3 +279,27 @@ def test_the_summary_error_count_follows_every_kind_of_change(project: Project) 
         project.build(out=fresh)
         assert (fresh / "index.json").read_bytes() == (project.out / "index.json").read_bytes()
         assert (fresh / "symbols.json").read_bytes() == (project.out / "symbols.json").read_bytes()
+
+
+def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(project: Project) -> None:
+    """The digest store is saved by shard (only shards with a changed entry are rewritten), and doit's state of
+    an aggregate keeps only the file deps it has now (a build without a snapshot made it depend on every table;
+    a trusted build depends on none)."""
+    for n in range(40):
+        project.write(f"m{n}.py", f"def f{n}():\n    return {n}\n")
+    project.build()
+    shards = project.out / ".kwbuild" / "digests"
+    before = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
+    assert len(before) == store.SHARDS
+    state = sqlite3.connect(project.out / ".kwbuild" / "doit.sqlite3")
+    manifest = jsonio.loads(state.execute("select task_data from doit where task_id='manifest'").fetchone()[0])
+    assert sum(1 for key in manifest if key.endswith(".json")) == 40  # every table, in a build without snapshot
+    state.close()
+    project.write("m7.py", "def f7():\n    return 7\n\n\ndef g7():\n    pass\n")
+    assert project.build()["tables_written"] == 1
+    after = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
+    assert [name for name in sorted(after) if after[name] != before[name]] == [f"{store._shard('m7.py'):02d}.marshal"]
+    state = sqlite3.connect(project.out / ".kwbuild" / "doit.sqlite3")
+    manifest = jsonio.loads(state.execute("select task_data from doit where task_id='manifest'").fetchone()[0])
+    state.close()
+    assert [key for key in manifest if not key.endswith(":")] == list(manifest["deps:"]) == []
