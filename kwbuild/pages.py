@@ -111,11 +111,10 @@ class PageBuilder:
     # --- links ---------------------------------------------------------------------------------------------
     def build_links(self, rels: list[str]) -> dict[str, Any]:
         """doit action: resolve every import of the tree; write each file's links if they changed."""
-        view = self.view(rels)
-        unchanged = view.unchanged(link_part) or (not view.complete and links_unchanged(view.changes, view.digests))
+        unchanged = _links_stable(self.view(rels))
         check = rels if self.unsure is None else [rel for rel in rels if rel in self.unsure]
         if not unchanged or not all(os.path.exists(self.layout.links_path(rel)) for rel in check):
-            for rel, links in Linker(view.digests).link_all().items():
+            for rel, links in Linker(self.view(rels).digests).link_all().items():
                 if jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links)):
                     self.links_written.append(rel)
         if self.on_links is not None:
@@ -207,6 +206,12 @@ class PageBuilder:
 
     def build_imports(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the cross-reference pages (what each module imports from the tree, who imports it)."""
+        if (
+            _links_stable(self.view(rels))
+            and not self.links_written
+            and os.path.exists(self.layout.docs_file("imports.md"))
+        ):
+            return {"written": 0}  # made from these very links by the last build that saved the digests
         uses: dict[str, set[str]] = defaultdict(set)
         modules: dict[str, str] = {}
         for rel in rels:
@@ -239,6 +244,12 @@ class PageBuilder:
                     jsonio.remove_file(os.path.join(docs, entry))
         self.stats.pages_written += written
         return {"written": written}
+
+
+def _links_stable(view: View) -> bool:
+    """True when no file's links can differ from those of the last build that saved the digest store (which it
+    does once every aggregate succeeded)."""
+    return view.unchanged(link_part) or (not view.complete and links_unchanged(view.changes, view.digests))
 
 
 def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str]]:

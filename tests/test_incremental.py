@@ -303,3 +303,21 @@ def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(pr
     manifest = jsonio.loads(state.execute("select task_data from doit where task_id='manifest'").fetchone()[0])
     state.close()
     assert [key for key in manifest if not key.endswith(":")] == list(manifest["deps:"]) == []
+
+
+def test_the_import_cross_reference_follows_import_edits_and_only_them(tree: Project, tmp_path: Path) -> None:
+    tree.build()
+    xref = tree.out / "docs" / "imports.md"
+    tree.write("script.py", "from pkg.core import helper\n\n\ndef main():\n    pass\n")
+    tree.build()
+    assert "`script.py`\n\n- Imports from the tree (1): [`pkg.core`]" in xref.read_text()
+    stamp = xref.stat().st_mtime_ns
+    tree.write("pkg/util.py", PKG["pkg/util.py"] + "\n\ndef added():\n    pass\n")  # a name nobody imports
+    tree.build()
+    assert xref.stat().st_mtime_ns == stamp
+    tree.write("script.py", PKG["script.py"])
+    tree.build()
+    fresh = tmp_path / "fresh"
+    tree.build(out=fresh)
+    assert xref.read_bytes() == (fresh / "docs" / "imports.md").read_bytes()
+    assert "`script.py`\n\n- Imports from the tree (0): none" in xref.read_text()
