@@ -1,8 +1,9 @@
 """The digest of a table: the compact part that tree-wide aggregates read (pure).
 
 Aggregates (manifest, symbol map, and later the indexes and cross-references) need a few facts of every file,
-not whole tables. A digest keeps those as tuples, small enough that the digests of a whole tree stay in memory
-and load from one file in milliseconds (see `kwbuild.store`).
+not whole tables (and the anchors of its symbols, which the A-Z index links to: computed once per table change,
+not for every file each time an index page is rendered). A digest keeps those as tuples, small enough that the
+digests of a whole tree stay in memory and load in milliseconds (see `kwbuild.store`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Final, NamedTuple
 
 from kwbuild.model import Table, symbol_counts
+from kwbuild.render.markdown import anchor_ids
 
 SymbolRef = tuple[str, str, str, int, str | None, str]
 """(name, qualname, kind, line, parent, signature): plain tuples, so that a tree's digests load fast."""
@@ -45,6 +47,7 @@ class Digest(NamedTuple):
     symbol_counts: tuple[tuple[str, int], ...]
     symbols: tuple[SymbolRef, ...]
     imports: tuple[ImportRef, ...]
+    anchors: tuple[str, ...]  # each symbol's anchor on the file's pages (the A-Z index links to them)
 
 
 def digest_table(table: Table) -> Digest:
@@ -69,6 +72,7 @@ def digest_table(table: Table) -> Digest:
             (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"], i.get("system"))
             for i in table["imports"]
         ),
+        anchors=tuple(anchor_ids(s["qualname"] for s in table["symbols"])),
     )
 
 

@@ -24,7 +24,7 @@ from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import render_folder_index
 from kwbuild.render.keyword_index import letter_of, render_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
-from kwbuild.render.markdown import anchor_ids, docs_page, folder_page, kw_page
+from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.render.module_pages import render_import_xref, render_module_index
 from kwbuild.store import View
 
@@ -186,13 +186,11 @@ class PageBuilder:
             for old, new in view.changes.values():
                 before, after = _keyword_entries(old), _keyword_entries(new)
                 only.update(letter_of(entry[0]) for entry in before.symmetric_difference(after))
-        letters = _Letters()
-        entries = []
-        for digest in view.digests:
-            wanted = only is None or any(letters(symbol[0]) in only for symbol in digest.symbols)
-            anchors = anchor_ids([s[1] for s in digest.symbols]) if wanted else [""] * len(digest.symbols)
-            for symbol, anchor in zip(digest.symbols, anchors, strict=True):
-                entries.append((symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor))
+        entries = [
+            (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor)
+            for digest in view.digests
+            for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
+        ]
         return self._write_set("keywords", render_keyword_index(entries, self.ctx, only))
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
@@ -256,22 +254,7 @@ def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str
     """A file's entries in the A-Z index: (name, kind, qualname, line, anchor)."""
     if digest is None:
         return set()
-    anchors = anchor_ids([s[1] for s in digest.symbols])
-    return {(s[0], s[2], s[1], s[3], a) for s, a in zip(digest.symbols, anchors, strict=True)}
-
-
-class _Letters:
-    """`letter_of`, remembered by first character (called for every definition of the tree)."""
-
-    def __init__(self) -> None:
-        self._by_first: dict[str, str] = {}
-
-    def __call__(self, name: str) -> str:
-        first = name[:1]
-        letter = self._by_first.get(first)
-        if letter is None:
-            letter = self._by_first[first] = letter_of(name)
-        return letter
+    return {(s[0], s[2], s[1], s[3], a) for s, a in zip(digest.symbols, digest.anchors, strict=True)}
 
 
 def _module_part(digest: Digest) -> tuple[object, ...]:

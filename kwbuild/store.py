@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 from kwbuild import jsonio
 from kwbuild.digest import Digest, digest_table, from_plain, to_plain
+from kwbuild.render import RENDER_VERSION
 
-FORMAT = 5
+FORMAT = 6  # and the renderers' version: digests hold the symbols' anchors
 SHARDS = 64
 
 Stamp = tuple[int, int, int]
@@ -143,7 +144,7 @@ class DigestStore:
         if not saved:  # FORMAT 4 kept the whole store in one file beside the folder
             jsonio.remove_file(os.path.join(os.path.dirname(self.path), "digests.marshal"))
         for number, plain in sorted(shards.items()):
-            jsonio.atomic_write(_shard_path(self.path, number), marshal.dumps((FORMAT, plain)))
+            jsonio.atomic_write(_shard_path(self.path, number), marshal.dumps((FORMAT, RENDER_VERSION, plain)))
         self._saved = dict(current)
         self._forgotten.clear()
         if self._view is not None:  # the same digests, now with no changes
@@ -202,8 +203,8 @@ def _read_store(folder: str) -> dict[str, Entry]:
     for number in range(SHARDS):
         try:
             with open(_shard_path(folder, number), "rb") as handle:
-                fmt, plain = marshal.loads(handle.read())
-            if fmt != FORMAT or not isinstance(plain, dict):
+                fmt, render_version, plain = marshal.loads(handle.read())
+            if fmt != FORMAT or render_version != RENDER_VERSION or not isinstance(plain, dict):
                 return {}
             for rel, (stamp, hash, language, blob) in plain.items():
                 entries[rel] = Entry(tuple(stamp), hash, language, blob)
