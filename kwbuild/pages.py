@@ -22,7 +22,7 @@ from kwbuild.link import Linker, Links, link_part, links_unchanged
 from kwbuild.render.context import FolderInfo, PageContext
 from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import render_folder_index
-from kwbuild.render.keyword_index import letter_of, render_keyword_index
+from kwbuild.render.keyword_index import Changes, render_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
 from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.render.module_pages import render_import_xref, render_module_index
@@ -180,18 +180,19 @@ class PageBuilder:
         view = self.view(rels)
         if view.unchanged(symbol_map_part) and os.path.exists(self.layout.docs_file("keywords.md")):
             return {"written": 0}
-        only: set[str] | None = None  # the letters whose pages can have changed: of the entries that changed
+        changes: Changes | None = None  # the definitions added and removed, when the pages on disk are known
         if not view.complete and os.path.exists(self.layout.docs_file("keywords.md")):
-            only = set()
+            changes = ([], [])
             for old, new in view.changes.values():
                 before, after = _keyword_entries(old), _keyword_entries(new)
-                only.update(letter_of(entry[0]) for entry in before.symmetric_difference(after))
+                changes[0].extend(entry[0] for entry in after - before)
+                changes[1].extend(entry[0] for entry in before - after)
         entries = [
             (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor)
             for digest in view.digests
             for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
         ]
-        return self._write_set("keywords", render_keyword_index(entries, self.ctx, only))
+        return self._write_set("keywords", render_keyword_index(entries, self.ctx, changes))
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""

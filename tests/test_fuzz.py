@@ -791,12 +791,12 @@ TREES = st.builds(
 @contextlib.contextmanager
 def _split_at(keywords: int, imports: int) -> Iterator[None]:
     """Split the global pages above this many entries (small values reach the split pages with a small tree)."""
-    saved = keyword_index.SPLIT_AT, module_pages.SPLIT_AT
-    keyword_index.SPLIT_AT, module_pages.SPLIT_AT = keywords, imports
+    saved = keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT, module_pages.SPLIT_AT
+    keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT, module_pages.SPLIT_AT = keywords, keywords, imports
     try:
         yield
     finally:
-        keyword_index.SPLIT_AT, module_pages.SPLIT_AT = saved
+        keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT, module_pages.SPLIT_AT = saved
 
 
 def _folders(paths: list[str]) -> set[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kwbuild.render import keyword_index
 from tests.conftest import Project
 from tests.linkcheck import check_links
 
@@ -251,3 +252,29 @@ def test_an_edited_readme_updates_the_index_of_the_folder_above(project: Project
     assert "New summary" not in index.read_text()
     project.build(out=tmp_path / "fresh")
     assert _outputs(project.out) == _outputs(tmp_path / "fresh")
+
+
+def test_a_new_name_rewrites_only_its_small_page_and_the_index_pages_above(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A letter above PAGE_LIMIT definitions is split by the next characters: a new name rewrites its own small
+    page and the index pages above it, nothing else, and the result equals a fresh build's."""
+    monkeypatch.setattr(keyword_index, "PAGE_LIMIT", 100)
+    for letter in "abcdefgh":
+        project.write(f"pkg/{letter}.py", "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300)))
+    project.build()
+    docs = project.out / "docs"
+    before = {p.name: os.stat(p).st_ino for p in docs.glob("keywords*.md")}
+    assert {"keywords-c-2.md", "keywords-c-2-5.md", "keywords-c-1-0.md"} <= set(before)
+    project.write("pkg/c.py", (project.root / "pkg/c.py").read_text() + "def c25x():\n    pass\n")
+    project.build()
+    now = {p.name: os.stat(p).st_ino for p in docs.glob("keywords*.md")}
+    assert {name for name in now if before.get(name) != now[name]} == {
+        "keywords.md",
+        "keywords-c.md",
+        "keywords-c-2.md",
+        "keywords-c-2-5.md",
+    }
+    fresh = tmp_path / "fresh"
+    project.build(out=fresh)
+    assert _docs(project.out) == _docs(fresh)

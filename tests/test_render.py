@@ -788,3 +788,46 @@ def test_gfm_code_span_round_trips(text: str) -> None:
     assert html.unescape(re.search(r"<code>(.*)</code>", rendered).group(1)) == text
     cell = _gfm(f"| a |\n| --- |\n| {code_span(text, table=True)} |\n")
     assert html.unescape(re.search(r"<code>(.*)</code>", cell).group(1)) == text
+
+
+def test_a_large_letter_is_split_by_the_next_characters() -> None:
+    """Above PAGE_LIMIT definitions a letter's page lists pages by the next character (recursively), keeps the
+    names that go no further, and every definition is on exactly one page, every link resolving."""
+    names = [f"s{c}{i}" for c in "aeu" for i in range(900)] + [f"set{i}" for i in range(2500)] + ["s", "S", "s-x"]
+    names += [f"b{i}" for i in range(10)]
+    entries = [(name, "function", name, "big.py", n + 1, f"sym-{name}") for n, name in enumerate(names)]
+    pages = render_keyword_index(entries)
+    assert {"keywords-s.md", "keywords-s-a.md", "keywords-s-e.md", "keywords-s-e-t.md", "keywords-b.md"} <= set(pages)
+    assert "keywords-s-e-t-1.md" in pages  # `set` has 2,500: split again (set1..., set2..., ...)
+    s = pages["keywords-s.md"]
+    assert s is not None
+    assert "- [`sa…`](keywords-s-a.md): 900 names, 900 definitions" in s
+    assert "- [`se…`](keywords-s-e.md): 3,400 names, 3,400 definitions" in s
+    assert "Names S that go no further:" in s and "- `s-x` - " in s and "- `S` - " in s
+    placed = [
+        line.split("`")[1] for text in pages.values() if text for line in text.splitlines() if line.startswith("- `")
+    ]
+    assert sorted(placed) == sorted(names)
+    se_t = pages["keywords-s-e-t.md"]
+    assert se_t is not None and se_t.startswith("# Keyword index: `set…`\n")
+    assert "[A-Z index](keywords.md) · [S](keywords-s.md) · [`se…`](keywords-s-e.md)" in se_t
+    for name, text in pages.items():
+        for target in re.findall(r"\]\((keywords[^)#]*\.md)\)", text or ""):
+            assert target in pages, (name, target)
+
+
+def test_a_changed_name_renders_only_its_pages_unless_the_pages_change() -> None:
+    names = [f"se{i}" for i in range(2100)] + [f"a{i}" for i in range(5)]
+    entries = [(name, "function", name, "big.py", n + 1, f"sym-{name}") for n, name in enumerate(names)]
+    full = render_keyword_index(entries)
+    grown = [*entries, ("se1_new", "function", "se1_new", "new.py", 1, "sym-se1_new")]
+    partial = render_keyword_index(grown, changes=(["se1_new"], []))
+    rendered = {name for name, text in partial.items() if text is not None}
+    assert rendered == {"keywords.md", "keywords-s.md", "keywords-s-e.md", "keywords-s-e-1.md"}
+    assert set(partial) == set(full)
+    fresh = render_keyword_index(grown)
+    assert all(partial[name] == fresh[name] for name in rendered)
+    newer = [*entries, ("se_x", "function", "se_x", "new.py", 1, "sym-se_x")]  # a new page: every page again
+    assert render_keyword_index(newer, changes=(["se_x"], [])) == render_keyword_index(newer)
+    shrunk = entries[:1900] + entries[2100:]  # `se` drops under the limit: its pages merge back
+    assert render_keyword_index(shrunk, changes=([], names[1900:2100])) == render_keyword_index(shrunk)

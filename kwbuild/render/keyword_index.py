@@ -2,6 +2,8 @@
 
 Up to `SPLIT_AT` definitions it is one page with a heading per letter; above, `keywords-a.md` ... `keywords-z.md`,
 `keywords-_.md` (names starting with `_`) and `keywords-other.md`, with `keywords.md` listing them and their counts.
+A letter's page above `PAGE_LIMIT` definitions lists pages by the next character (`keywords-s-e.md`: names that
+start with `se`, any case; `keywords-s-e-t.md` ...), and keeps the names that go no further.
 """
 
 from __future__ import annotations
@@ -27,41 +29,122 @@ from kwbuild.render.markdown import (
 from kwbuild.render.symbols import kind_word, name_key, plural
 
 SPLIT_AT = 2000
+"""Above this many definitions the index is split: one page per first letter."""
+PAGE_LIMIT = 2000
+"""A letter's page with more definitions is split again, by the next character of the names (and so on, down to
+`MAX_DEPTH` characters): pages stay small enough for a browser or a code host to show, and a new name rewrites
+one small page and the short index pages above it."""
+MAX_DEPTH = 4
+_NEXT = frozenset("_0123456789abcdefghijklmnopqrstuvwxyz")
 _BUCKETS = ("_", *"abcdefghijklmnopqrstuvwxyz", "other")
 Group = tuple[str, list[KeywordEntry]]
 """A name and its definitions."""
 Urls = dict[str, tuple[str, str]]
 """path -> (docs page URL, source URL) from the docs root."""
+Key = tuple[str, ...]
+"""A page of a split index: its letter bucket (`("s",)`, `("other",)`), then the next characters of its names
+(`("s", "e")`: names starting with `se`, any case)."""
+Changes = tuple[list[str], list[str]]
+"""The names of the definitions added and of those removed (one per definition) since the pages were made."""
 
 
 def render_keyword_index(
-    entries: Iterable[KeywordEntry], ctx: PageContext | None = None, only: set[str] | None = None
+    entries: Iterable[KeywordEntry], ctx: PageContext | None = None, changes: Changes | None = None
 ) -> dict[str, str | None]:
     """File name (at the docs root) -> text of the keyword index page(s).
 
-    `only`: the first-letter buckets (`letter_of`) whose pages are wanted; the other letter pages of a split
-    index are named with the value None (they exist, unchanged). None: every page."""
+    `changes`: what changed since the pages on disk were made from the same renderer; then only the pages that
+    hold a changed name, and the index pages above them, are rendered, and the others are named with the value
+    None (they exist, unchanged), unless the set of pages itself changed. None: every page."""
     entries = list(entries)
     if len(entries) <= SPLIT_AT:
         buckets = _buckets(_groups(entries))
         return {KEYWORDS_PAGE: _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))}
-    by_first: dict[str, str] = {}  # first character -> letter (this runs for every definition of the tree)
-    names: dict[str, set[str]] = {}
-    definitions: dict[str, int] = {}
-    wanted = []
+    counts: dict[str, int] = {}
     for entry in entries:
-        first = entry[0][:1]
-        letter = by_first.get(first) or by_first.setdefault(first, letter_of(entry[0]))
-        names.setdefault(letter, set()).add(entry[0])
-        definitions[letter] = definitions.get(letter, 0) + 1
-        if only is None or letter in only:
-            wanted.append(entry)
-    buckets = _buckets(_groups(wanted))
-    urls = _file_urls({entry[3] for entry in wanted}, ctx or PageContext())
-    pages: dict[str, str | None] = {f"keywords-{b}.md": None for b in names}
-    pages.update({f"keywords-{b}.md": _letter_page(b, groups, urls) for b, groups in buckets.items()})
-    totals = {b: (len(names[b]), definitions[b]) for b in names}
-    return {KEYWORDS_PAGE: _letters_page(totals), **pages}
+        counts[entry[0]] = counts.get(entry[0], 0) + 1
+    lowered = {name: name.lower() for name in counts}
+    pages = _layout(counts, lowered)
+    wanted = _wanted(pages, counts, lowered, changes, len(entries))
+    names = {name for name, low in lowered.items() if wanted is None or _page_of(low, pages) in wanted}
+    groups = _groups([entry for entry in entries if entry[0] in names])
+    urls = _file_urls({entry[3] for _, definitions in groups for entry in definitions}, ctx or PageContext())
+    by_page: dict[Key, list[Group]] = {}
+    for group in groups:
+        by_page.setdefault(_page_of(lowered[group[0]], pages), []).append(group)
+    result: dict[str, str | None] = {_page_file(key): None for key in pages}
+    for key in pages:
+        if wanted is None or key in wanted:
+            result[_page_file(key)] = _prefix_page(key, by_page.get(key, []), pages, urls)
+    totals = {key[0]: pages[key] for key in pages if len(key) == 1}
+    return {KEYWORDS_PAGE: _letters_page(totals), **result}
+
+
+def _layout(counts: dict[str, int], lowered: dict[str, str]) -> dict[Key, tuple[int, int]]:
+    """Every page of a split index, with its (names, definitions) below it: the letter pages, and below each page
+    with more than `PAGE_LIMIT` definitions one page per next character of its names."""
+    pages: dict[Key, tuple[int, int]] = {}
+    letters: dict[str, list[str]] = {}
+    for name in counts:
+        letters.setdefault(_bucket(name), []).append(name)
+    stack: list[tuple[Key, list[str]]] = [((letter,), names) for letter, names in letters.items()]
+    while stack:
+        key, names = stack.pop()
+        definitions = sum(counts[name] for name in names)
+        pages[key] = (len(names), definitions)
+        depth = len(key)
+        if definitions <= PAGE_LIMIT or key == ("other",) or depth >= MAX_DEPTH:
+            continue
+        below: dict[str, list[str]] = {}
+        for name in names:
+            low = lowered[name]
+            if len(low) > depth and low[depth] in _NEXT:
+                below.setdefault(low[depth], []).append(name)
+        stack += [((*key, char), sub) for char, sub in below.items()]
+    return pages
+
+
+def _page_of(low: str, pages: dict[Key, tuple[int, int]]) -> Key:
+    """The page of a (lower-cased) name: the deepest page whose prefix it starts with."""
+    key: Key = (_bucket(low),)
+    depth = 1
+    while depth < len(low) and (deeper := (*key, low[depth])) in pages:
+        key, depth = deeper, depth + 1
+    return key
+
+
+def _wanted(
+    pages: dict[Key, tuple[int, int]],
+    counts: dict[str, int],
+    lowered: dict[str, str],
+    changes: Changes | None,
+    total: int,
+) -> set[Key] | None:
+    """The pages that can differ from those on disk: those of the changed names and every page above them; None
+    (every page) without `changes` or when the pages themselves are not those of before."""
+    if changes is None:
+        return None
+    added, removed = changes
+    before = dict(counts)
+    for name in added:
+        before[name] -= 1
+    for name in removed:
+        before[name] = before.get(name, 0) + 1
+    if total - len(added) + len(removed) <= SPLIT_AT:
+        return None  # the index was one page
+    before = {name: count for name, count in before.items() if count > 0}
+    before_lowered = {name: lowered.get(name) or name.lower() for name in before}
+    if _layout(before, before_lowered).keys() != pages.keys():
+        return None
+    wanted: set[Key] = set()
+    for name in {*added, *removed}:
+        key = _page_of(name.lower(), pages)
+        wanted.update(key[:depth] for depth in range(1, len(key) + 1))
+    return wanted
+
+
+def _page_file(key: Key) -> str:
+    return f"keywords-{'-'.join(key)}.md"
 
 
 def letter_of(name: str) -> str:
@@ -102,8 +185,12 @@ def _buckets(groups: list[Group]) -> dict[str, list[Group]]:
     return {bucket: groups for bucket, groups in result.items() if groups}
 
 
-def _title(bucket: str) -> str:
-    return {"_": "`_`", "other": "Other"}.get(bucket, bucket.upper())
+def _title(key: Key | str) -> str:
+    if isinstance(key, str):  # a bucket of the one-page index
+        key = (key,)
+    if len(key) > 1:
+        return code_span("".join(key) + "…")
+    return {"_": "`_`", "other": "Other"}.get(key[0], key[0].upper())
 
 
 def _nav() -> str:
@@ -135,13 +222,27 @@ def _letters_page(totals: dict[str, tuple[int, int]]) -> str:
     names, definitions = sum(totals[b][0] for b in order), sum(totals[b][1] for b in order)
     lines = ["# Keyword index (A-Z)", "", _nav(), ""]
     lines += [f"{_count_words(names, definitions)}, by first letter:", ""]
-    lines += [f"- {link(_title(b), quote_path(f'keywords-{b}.md'))}: {_count_words(*totals[b])}" for b in order]
+    lines += [f"- {link(_title(b), quote_path(_page_file((b,))))}: {_count_words(*totals[b])}" for b in order]
     return finish(lines)
 
 
-def _letter_page(bucket: str, groups: list[Group], urls: Urls) -> str:
-    lines = [f"# Keyword index: {_title(bucket)}", "", nav_line([("A-Z index", KEYWORDS_PAGE)]) + " · " + _nav(), ""]
-    lines += [f"{_counts(groups)}.", "", *_entries(groups, urls)]
+def _prefix_page(key: Key, groups: list[Group], pages: dict[Key, tuple[int, int]], urls: Urls) -> str:
+    """A letter's page, or a page of the names starting with a longer prefix: its pages below (if it is split),
+    then its own names."""
+    above = [
+        ("A-Z index", KEYWORDS_PAGE),
+        *((_title(key[:depth]), _page_file(key[:depth])) for depth in range(1, len(key))),
+    ]
+    lines = [f"# Keyword index: {_title(key)}", "", nav_line(above) + " · " + _nav(), ""]
+    lines += [f"{_count_words(*pages[key])}.", ""]
+    below = sorted(sub for sub in pages if len(sub) == len(key) + 1 and sub[: len(key)] == key)
+    if below:
+        lines += ["By the next character:", ""]
+        lines += [f"- {link(_title(sub), quote_path(_page_file(sub)))}: {_count_words(*pages[sub])}" for sub in below]
+        lines += [""]
+        if groups:
+            lines += [f"Names {_title(key)} that go no further:", ""]
+    lines += _entries(groups, urls)
     return finish(lines)
 
 
