@@ -9,5 +9,5 @@ shared inputs in `context`, names, links and escaping in `markdown`. This packag
 pages' format version, so that a build with nothing to do loads no renderer.
 """
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 """Version of the pages' format: bump it whenever a renderer's output changes for the same input."""
