@@ -7,8 +7,11 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
+from kwbuild.render import keyword_index
 from kwbuild.render.context import FolderInfo, PageContext
 from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import MAX_EDGES, MAX_NODES, render_folder_index, render_import_graph
@@ -831,3 +834,30 @@ def test_a_changed_name_renders_only_its_pages_unless_the_pages_change() -> None
     assert render_keyword_index(newer, changes=(["se_x"], [])) == render_keyword_index(newer)
     shrunk = entries[:1900] + entries[2100:]  # `se` drops under the limit: its pages merge back
     assert render_keyword_index(shrunk, changes=([], names[1900:2100])) == render_keyword_index(shrunk)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    st.lists(st.text(alphabet="aAs_e1~\u00e9", min_size=1, max_size=4), max_size=40),
+    st.lists(st.text(alphabet="aAs_e1~\u00e9", min_size=1, max_size=4), max_size=6),
+    st.sets(st.integers(min_value=0, max_value=39), max_size=6),
+)
+def test_a_partly_rendered_keyword_index_leaves_the_pages_of_a_full_render(
+    before: list[str], added: list[str], gone: set[int]
+) -> None:
+    """Pages on disk from the names before, then the pages a partial render writes (and the removal of the pages
+    it does not name): exactly the pages of a full render of the names after."""
+    saved = keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT
+    keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT = 5, 3
+    try:
+        old = [(name, "function", name, "a.py", n + 1, f"sym-{n}") for n, name in enumerate(before)]
+        new = [entry for n, entry in enumerate(old) if n not in gone]
+        new += [(name, "function", name, "b.py", n + 1, f"sym-{n}") for n, name in enumerate(added)]
+        disk = {page: text for page, text in render_keyword_index(old).items() if text is not None}
+        changes = ([name for name in added], [old[n][0] for n in sorted(gone) if n < len(old)])
+        partial = render_keyword_index(new, changes=changes)
+        disk = {page: text for page, text in disk.items() if page in partial}
+        disk.update({page: text for page, text in partial.items() if text is not None})
+        assert disk == render_keyword_index(new)
+    finally:
+        keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT = saved

@@ -8,7 +8,10 @@ start with `se`, any case; `keywords-s-e-t.md` ...), and keeps the names that go
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import bisect
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 
 from kwbuild.render.blocks import finish, heading, nav_line
 from kwbuild.render.context import KeywordEntry, PageContext
@@ -35,7 +38,8 @@ PAGE_LIMIT = 2000
 `MAX_DEPTH` characters): pages stay small enough for a browser or a code host to show, and a new name rewrites
 one small page and the short index pages above it."""
 MAX_DEPTH = 4
-_NEXT = frozenset("_0123456789abcdefghijklmnopqrstuvwxyz")
+MAX_CHECKED = 500  # more changed names than this: every page is rendered again (cheaper than checking them)
+_NEXT = tuple("0123456789_abcdefghijklmnopqrstuvwxyz")  # in the names' order
 _BUCKETS = ("_", *"abcdefghijklmnopqrstuvwxyz", "other")
 Group = tuple[str, list[KeywordEntry]]
 """A name and its definitions."""
@@ -60,87 +64,117 @@ def render_keyword_index(
     if len(entries) <= SPLIT_AT:
         buckets = _buckets(_groups(entries))
         return {KEYWORDS_PAGE: _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))}
-    counts: dict[str, int] = {}
-    for entry in entries:
-        counts[entry[0]] = counts.get(entry[0], 0) + 1
-    lowered = {name: name.lower() for name in counts}
-    pages = _layout(counts, lowered)
-    wanted = _wanted(pages, counts, lowered, changes, len(entries))
-    names = {name for name, low in lowered.items() if wanted is None or _page_of(low, pages) in wanted}
-    groups = _groups([entry for entry in entries if entry[0] in names])
+    names = _Names(Counter(entry[0] for entry in entries))
+    pages = names.layout()
+    wanted = _wanted(names, pages, changes, len(entries))
+    members = {key: names.on_page(key, pages) for key in pages if wanted is None or key in wanted}
+    page_of = {name: key for key, page_names in members.items() for name in page_names}
+    groups = _groups([entry for entry in entries if entry[0] in page_of])
     urls = _file_urls({entry[3] for _, definitions in groups for entry in definitions}, ctx or PageContext())
-    by_page: dict[Key, list[Group]] = {}
+    by_page: dict[Key, list[Group]] = {key: [] for key in members}
     for group in groups:
-        by_page.setdefault(_page_of(lowered[group[0]], pages), []).append(group)
+        by_page[page_of[group[0]]].append(group)
     result: dict[str, str | None] = {_page_file(key): None for key in pages}
-    for key in pages:
-        if wanted is None or key in wanted:
-            result[_page_file(key)] = _prefix_page(key, by_page.get(key, []), pages, urls)
+    for key, page_groups in by_page.items():
+        result[_page_file(key)] = _prefix_page(key, page_groups, pages, urls)
     totals = {key[0]: pages[key] for key in pages if len(key) == 1}
     return {KEYWORDS_PAGE: _letters_page(totals), **result}
 
 
-def _layout(counts: dict[str, int], lowered: dict[str, str]) -> dict[Key, tuple[int, int]]:
-    """Every page of a split index, with its (names, definitions) below it: the letter pages, and below each page
-    with more than `PAGE_LIMIT` definitions one page per next character of its names."""
-    pages: dict[Key, tuple[int, int]] = {}
-    letters: dict[str, list[str]] = {}
-    for name in counts:
-        letters.setdefault(_bucket(name), []).append(name)
-    stack: list[tuple[Key, list[str]]] = [((letter,), names) for letter, names in letters.items()]
-    while stack:
-        key, names = stack.pop()
-        definitions = sum(counts[name] for name in names)
-        pages[key] = (len(names), definitions)
-        depth = len(key)
-        if definitions <= PAGE_LIMIT or key == ("other",) or depth >= MAX_DEPTH:
-            continue
-        below: dict[str, list[str]] = {}
-        for name in names:
-            low = lowered[name]
-            if len(low) > depth and low[depth] in _NEXT:
-                below.setdefault(low[depth], []).append(name)
-        stack += [((*key, char), sub) for char, sub in below.items()]
-    return pages
+class _Names:
+    """The names of a split index in lower-case order, with running totals of their definitions: the names
+    and definitions below any prefix in O(log n), so that laying out the tree's ~1,000 pages or checking a
+    change's prefixes costs milliseconds."""
+
+    def __init__(self, counts: Mapping[str, int]) -> None:
+        self.names = sorted(counts, key=lambda name: (name.lower(), name))
+        self.lows = [name.lower() for name in self.names]
+        self.sums = list(itertools.accumulate((counts[name] for name in self.names), initial=0))
+
+    def span(self, prefix: str) -> tuple[int, int]:
+        """The positions of the names that start with `prefix` (any case)."""
+        lo = bisect.bisect_left(self.lows, prefix)
+        return lo, bisect.bisect_left(self.lows, prefix + "\U0010ffff", lo)
+
+    def totals(self, key: Key) -> tuple[int, int]:
+        """(names, definitions) of a page's prefix; for `other`, of every name no letter page takes."""
+        if key == ("other",):
+            spans = [self.span(bucket) for bucket in _BUCKETS[:-1]]
+            taken = sum(hi - lo for lo, hi in spans), sum(self.sums[hi] - self.sums[lo] for lo, hi in spans)
+            return len(self.names) - taken[0], self.sums[-1] - taken[1]
+        lo, hi = self.span("".join(key))
+        return hi - lo, self.sums[hi] - self.sums[lo]
+
+    def layout(self) -> dict[Key, tuple[int, int]]:
+        """Every page with its (names, definitions): the letter pages, and below each page with more than
+        `PAGE_LIMIT` definitions one page per next character that some name has."""
+        pages: dict[Key, tuple[int, int]] = {}
+        stack: list[Key] = [(bucket,) for bucket in _BUCKETS]
+        while stack:
+            key = stack.pop()
+            totals = self.totals(key)
+            if not totals[0]:
+                continue
+            pages[key] = totals
+            if totals[1] > PAGE_LIMIT and key != ("other",) and len(key) < MAX_DEPTH:
+                stack += [(*key, char) for char in _NEXT]
+        return dict(sorted(pages.items()))
+
+    def on_page(self, key: Key, pages: Mapping[Key, object]) -> list[str]:
+        """The names a page shows itself (not those of the pages below it)."""
+        if key == ("other",):
+            spans = sorted(self.span(bucket) for bucket in _BUCKETS[:-1])
+            lo, hi = 0, len(self.names)
+        else:
+            lo, hi = self.span("".join(key))
+            below = [(*key, char) for char in _NEXT if (*key, char) in pages]
+            spans = sorted(self.span("".join(sub)) for sub in below)
+        shown, start = [], lo
+        for first, last in spans:
+            shown += self.names[start:first]
+            start = max(start, last)
+        return shown + self.names[start:hi]
 
 
-def _page_of(low: str, pages: dict[Key, tuple[int, int]]) -> Key:
-    """The page of a (lower-cased) name: the deepest page whose prefix it starts with."""
-    key: Key = (_bucket(low),)
-    depth = 1
-    while depth < len(low) and (deeper := (*key, low[depth])) in pages:
-        key, depth = deeper, depth + 1
-    return key
-
-
-def _wanted(
-    pages: dict[Key, tuple[int, int]],
-    counts: dict[str, int],
-    lowered: dict[str, str],
-    changes: Changes | None,
-    total: int,
-) -> set[Key] | None:
+def _wanted(names: _Names, pages: dict[Key, tuple[int, int]], changes: Changes | None, total: int) -> set[Key] | None:
     """The pages that can differ from those on disk: those of the changed names and every page above them; None
-    (every page) without `changes` or when the pages themselves are not those of before."""
+    (every page) without `changes`, or when the set of pages may not be that of before: a page appears or goes,
+    or one crosses `PAGE_LIMIT` (or the whole index `SPLIT_AT`), or too many names changed to check."""
     if changes is None:
         return None
     added, removed = changes
-    before = dict(counts)
-    for name in added:
-        before[name] -= 1
-    for name in removed:
-        before[name] = before.get(name, 0) + 1
     if total - len(added) + len(removed) <= SPLIT_AT:
         return None  # the index was one page
-    before = {name: count for name, count in before.items() if count > 0}
-    before_lowered = {name: lowered.get(name) or name.lower() for name in before}
-    if _layout(before, before_lowered).keys() != pages.keys():
+    delta = Counter(added)
+    delta.subtract(removed)
+    if len(delta) > MAX_CHECKED:
         return None
+    lows = {name: name.lower() for name in delta}
     wanted: set[Key] = set()
-    for name in {*added, *removed}:
-        key = _page_of(name.lower(), pages)
-        wanted.update(key[:depth] for depth in range(1, len(key) + 1))
+    for low in set(lows.values()):
+        for key in _prefixes(low):
+            now = names.totals(key)[1]
+            before = now - sum(n for name, n in delta.items() if _prefixes(lows[name])[: len(key)][-1:] == [key])
+            if (now > 0) != (before > 0) or (now > PAGE_LIMIT) != (before > PAGE_LIMIT):
+                return None
+            if key in pages:
+                wanted.add(key)
+            if now <= PAGE_LIMIT:  # not split, before or after: no page below
+                break
     return wanted
+
+
+def _prefixes(low: str) -> list[Key]:
+    """The keys of the pages a (lower-cased) name can be on, from its letter's page down."""
+    bucket = _bucket(low)
+    if bucket == "other":
+        return [("other",)]
+    keys: list[Key] = [(bucket,)]
+    for char in low[1:MAX_DEPTH]:
+        if char not in _NEXT:
+            break
+        keys.append((*keys[-1], char))
+    return keys
 
 
 def _page_file(key: Key) -> str:
@@ -235,7 +269,7 @@ def _prefix_page(key: Key, groups: list[Group], pages: dict[Key, tuple[int, int]
     ]
     lines = [f"# Keyword index: {_title(key)}", "", nav_line(above) + " · " + _nav(), ""]
     lines += [f"{_count_words(*pages[key])}.", ""]
-    below = sorted(sub for sub in pages if len(sub) == len(key) + 1 and sub[: len(key)] == key)
+    below = [sub for char in _NEXT if (sub := (*key, char)) in pages] if key != ("other",) else []
     if below:
         lines += ["By the next character:", ""]
         lines += [f"- {link(_title(sub), quote_path(_page_file(sub)))}: {_count_words(*pages[sub])}" for sub in below]
