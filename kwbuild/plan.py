@@ -51,6 +51,7 @@ class Plan:
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
     subfolders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its direct subfolders, sorted
     _file_counts: dict[str, int] | None = None
+    _added: list[str] | None = None
 
     def job(self, rel: str, language: str) -> FileJob:
         table = self.config.layout.table_path(rel)
@@ -99,9 +100,10 @@ class Plan:
 
     @property
     def added(self) -> list[str]:
-        if self.snapshot is None:
-            return list(self.rels)
-        return [rel for rel in self.rels if rel not in self.snapshot.files]
+        if self._added is None:
+            files = self.snapshot.files if self.snapshot is not None else {}
+            self._added = [rel for rel in self.rels if rel not in files]
+        return self._added
 
     @property
     def removed_folders(self) -> list[str]:
