@@ -19,13 +19,13 @@ from kwbuild.index import symbol_map_part
 from kwbuild.jobs import BuildStats
 from kwbuild.layout import Layout
 from kwbuild.link import Linker, Links, link_part, links_unchanged
-from kwbuild.render.context import FolderInfo, PageContext
+from kwbuild.render.context import FolderInfo, ModuleRow, PageContext
 from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import render_folder_index
 from kwbuild.render.keyword_index import Changes, render_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
 from kwbuild.render.markdown import docs_page, folder_page, kw_page
-from kwbuild.render.module_pages import render_import_xref, render_module_index
+from kwbuild.render.module_pages import patch_module_index, render_import_xref, render_module_index
 from kwbuild.store import View
 
 
@@ -197,10 +197,20 @@ class PageBuilder:
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""
         view = self.view(rels)
-        if view.unchanged(_module_part) and os.path.exists(self.layout.docs_file("modules.md")):
+        if view.unchanged(_module_row) and os.path.exists(self.layout.docs_file("modules.md")):
             return {"written": 0}
-        digests = view.digests
-        rows = [(d.module or d.path, d.path, d.docstring or "", sum(n for _, n in d.symbol_counts)) for d in digests]
+        page = self.layout.docs_file("modules.md")
+        if self.unsure is not None and not view.complete and len(view.changes) <= MAX_PATCHED:  # trusted: patch
+            changed = [(_module_row(old), _module_row(new)) for old, new in view.changes.values() if old and new]
+            try:
+                with open(page, encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError:
+                text = None
+            patched = patch_module_index(text, changed) if text and len(changed) == len(view.changes) else None
+            if patched is not None:
+                return self._write_set("modules", {"modules.md": patched})
+        rows = [_module_row(digest) for digest in view.digests]
         return self._write_set("modules", {"modules.md": render_module_index(rows)})
 
     def build_imports(self, rels: list[str]) -> dict[str, Any]:
@@ -258,9 +268,11 @@ def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str
     return {(s[0], s[2], s[1], s[3], a) for s, a in zip(digest.symbols, digest.anchors, strict=True)}
 
 
-def _module_part(digest: Digest) -> tuple[object, ...]:
-    """What the module index reads of a digest."""
-    return digest.path, digest.module, digest.docstring, sum(n for _, n in digest.symbol_counts)
+MAX_PATCHED = 100  # more changed files than this: the module index is rendered again, not patched
+
+
+def _module_row(digest: Digest) -> ModuleRow:
+    return digest.module or digest.path, digest.path, digest.docstring or "", sum(n for _, n in digest.symbol_counts)
 
 
 def _pairs(paths: set[str], modules: dict[str, str]) -> list[tuple[str, str]]:

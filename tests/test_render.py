@@ -29,7 +29,7 @@ from kwbuild.render.markdown import (
     rel_link,
     source_link,
 )
-from kwbuild.render.module_pages import render_import_xref, render_module_index
+from kwbuild.render.module_pages import patch_module_index, render_import_xref, render_module_index
 from kwbuild.render.symbols import symbol_anchors
 
 # ---------------------------------------------------------------- link checking
@@ -861,3 +861,14 @@ def test_a_partly_rendered_keyword_index_leaves_the_pages_of_a_full_render(
         assert disk == render_keyword_index(new)
     finally:
         keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT = saved
+
+
+def test_a_patched_module_index_equals_a_rendered_one() -> None:
+    rows = [(f"pkg.m{i}", f"pkg/m{i}.py", f"Module {i}." if i % 2 else "", i) for i in range(30)]
+    text = render_module_index(rows)
+    new = [*rows]
+    new[7] = ("pkg.m7", "pkg/m7.py", "Now documented.", 8)
+    new[12] = ("pkg.m12", "pkg/m12.py", "", 0)
+    assert patch_module_index(text, [(rows[7], new[7]), (rows[12], new[12])]) == render_module_index(new)
+    assert patch_module_index(text, [(new[7], rows[7])]) is None  # not the row on the page
+    assert patch_module_index(text, [(rows[7], ("pkg.other", "pkg/m7.py", "", 7))]) is None  # moves in the order

@@ -87,8 +87,8 @@ class _Names:
     change's prefixes costs milliseconds."""
 
     def __init__(self, counts: Mapping[str, int]) -> None:
-        self.names = sorted(counts, key=lambda name: (name.lower(), name))
-        self.lows = [name.lower() for name in self.names]
+        self.names = sorted(counts, key=str.lower)  # names equal but for case: in the order given (stable)
+        self.lows = list(map(str.lower, self.names))
         self.sums = list(itertools.accumulate((counts[name] for name in self.names), initial=0))
 
     def span(self, prefix: str) -> tuple[int, int]:

@@ -44,6 +44,21 @@ def render_module_index(modules: Iterable[ModuleRow]) -> str:
     return finish([*lines, *(_module_row(row) for row in rows)])
 
 
+def patch_module_index(text: str, changed: Iterable[tuple[ModuleRow, ModuleRow]]) -> str | None:
+    """The module index `text` with these rows replaced (old row, new row of the same module and path: its
+    place in the order is the same), or None when a row to replace is not exactly once in `text`."""
+    for old, new in changed:
+        if old[:2] != new[:2]:
+            return None
+        before, after = _module_row(old) + "\n", _module_row(new) + "\n"
+        if before == after:
+            continue
+        if text.count(before) != 1:
+            return None
+        text = text.replace(before, after)
+    return text
+
+
 def _module_row(row: ModuleRow) -> str:
     module, path, summary, symbols = row
     pages = f"{link('keywords', quote_path(kw_page(path)))}"
