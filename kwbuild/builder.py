@@ -9,12 +9,13 @@ counters.
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from kwbuild import jsonio
+from kwbuild import jsonio, symbol_file
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.changes import change_report, render_changes
 from kwbuild.digest import Digest
@@ -22,10 +23,10 @@ from kwbuild.extract import EXTRACTORS
 from kwbuild.index import (
     build_manifest,
     build_symbol_map,
+    changed_definitions,
     manifest_entry,
     symbol_map_part,
     update_manifest,
-    update_symbol_map,
 )
 from kwbuild.jobs import CACHED, PARSED, SKIPPED, UNREADABLE, VANISHED, BuildStats, FileJob, Outcome
 from kwbuild.layout import Layout
@@ -33,6 +34,7 @@ from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table
 from kwbuild.store import Change, DigestStore, View
 
 log = logging.getLogger("kwbuild")
+PLACES_FORMAT = 1  # of the `symbols.json` places file (the map's own schema version is in its bytes)
 
 
 def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]:
@@ -175,9 +177,38 @@ class TableBuilder:
         return self._build_aggregate(rels, self.layout.manifest, manifest_entry, build_manifest, update_manifest)
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
-        """doit action of the symbol map task."""
+        """doit action of the symbol map task: in a trusted build the changed names are spliced into the file's
+        bytes (see `kwbuild.symbol_file`), else the map is built from every digest."""
+        view = self.view(rels)
         path = self.layout.symbol_map
-        return self._build_aggregate(rels, path, symbol_map_part, build_symbol_map, update_symbol_map)
+        if view.unchanged(symbol_map_part) and os.path.exists(path):
+            return {"written": False}
+        old = self._symbol_file() if self.trusted and not view.complete else None
+        if old is not None:
+            new = symbol_file.patch(old, changed_definitions(old.decode, view.changes))
+        else:
+            new = symbol_file.encode(build_symbol_map(view.digests)["symbols"])
+        written = self._write_page(path, new.data)
+        self._save_places(new)
+        return {"written": written}
+
+    def _symbol_file(self) -> symbol_file.SymbolFile | None:
+        """`symbols.json` and the places of its names, if the places recorded are those of the file on disk."""
+        try:
+            with open(self.layout.symbol_places, "rb") as handle:
+                fmt, stamp, names, ends = marshal.load(handle)
+            with open(self.layout.symbol_map, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if fmt != PLACES_FORMAT or stamp != [info.st_ino, info.st_mtime_ns, info.st_size]:
+                    return None
+                return symbol_file.SymbolFile(handle.read(), names, ends)
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
+
+    def _save_places(self, file: symbol_file.SymbolFile) -> None:
+        info = os.stat(self.layout.symbol_map)
+        stamp = [info.st_ino, info.st_mtime_ns, info.st_size]
+        jsonio.write_if_changed(self.layout.symbol_places, marshal.dumps((PLACES_FORMAT, stamp, file.names, file.ends)))
 
     def _build_aggregate(
         self,

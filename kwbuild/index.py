@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kwbuild.digest import Digest
@@ -77,31 +77,30 @@ def build_symbol_map(digests: Iterable[Digest]) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "symbols": dict(sorted(names.items()))}
 
 
-def update_symbol_map(old: Any, changes: dict[str, tuple[Digest | None, Digest | None]]) -> dict[str, Any] | None:
-    """The symbol map after these changes, from the map they were made since (None when `old` is not a symbol
-    map of this schema). Equal to `build_symbol_map` of every digest after the changes: a name's definitions are
-    in (path, line, qualname) order there, which a re-sort of only the names that changed gives back."""
-    if not isinstance(old, dict) or old.get("schema_version") != SCHEMA_VERSION:
-        return None
-    names: dict[str, list[dict[str, Any]]] = old.get("symbols")  # type: ignore[assignment]
-    if not isinstance(names, dict):
-        return None
-    touched: set[str] = set()
+def changed_definitions(
+    lookup: Callable[[str], list[dict[str, Any]] | None], changes: dict[str, tuple[Digest | None, Digest | None]]
+) -> dict[str, list[dict[str, Any]]]:
+    """The definitions of every name these changes touch (empty: the name is gone), from `lookup`, the symbol
+    map they were made since. Equal to `build_symbol_map` of every digest after the changes: a name's
+    definitions are in (path, line, qualname) order there, which a re-sort of only the names that changed gives
+    back."""
+    names: dict[str, list[dict[str, Any]]] = {}
+
+    def definitions(name: str) -> list[dict[str, Any]]:
+        if name not in names:
+            names[name] = list(lookup(name) or ())
+        return names[name]
+
     for rel, (before, after) in changes.items():
         for name in {s[0] for s in before.symbols} if before is not None else ():
-            names[name] = [entry for entry in names.get(name, ()) if entry["path"] != rel]
-            touched.add(name)
+            names[name] = [entry for entry in definitions(name) if entry["path"] != rel]
         if after is not None:
             for name, qualname, kind, line, *_rest in sorted(after.symbols, key=_line_order):
                 entry = {"path": after.path, "module": after.module, "qualname": qualname, "kind": kind, "line": line}
-                names.setdefault(name, []).append(entry)
-                touched.add(name)
-    for name in touched:
-        if names[name]:
-            names[name].sort(key=lambda entry: entry["path"])  # stable: each file's own order is kept
-        else:
-            del names[name]
-    return {"schema_version": SCHEMA_VERSION, "symbols": dict(sorted(names.items()))}
+                definitions(name).append(entry)
+    for found in names.values():
+        found.sort(key=lambda entry: entry["path"])  # stable: each file's own order is kept
+    return names
 
 
 def _line_order(symbol: tuple[Any, ...]) -> tuple[int, str]:

@@ -90,6 +90,11 @@ class Layout:
         return os.path.join(self.state, "running")
 
     @property
+    def symbol_places(self) -> str:
+        """Where each name's item is in `symbols.json` (see `kwbuild.symbol_file`)."""
+        return os.path.join(self.state, "symbols.places")
+
+    @property
     def digests(self) -> str:
         """The digest store's folder (one file per shard)."""
         return os.path.join(self.state, "digests")
