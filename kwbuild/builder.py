@@ -196,7 +196,7 @@ class TableBuilder:
         """`symbols.json` and the places of its names, if the places recorded are those of the file on disk."""
         try:
             with open(self.layout.symbol_places, "rb") as handle:
-                fmt, stamp, names, ends = marshal.load(handle)
+                fmt, stamp, names, ends = marshal.loads(handle.read())
             with open(self.layout.symbol_map, "rb") as handle:
                 info = os.fstat(handle.fileno())
                 if fmt != PLACES_FORMAT or stamp != [info.st_ino, info.st_mtime_ns, info.st_size]:
