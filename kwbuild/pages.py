@@ -192,7 +192,11 @@ class PageBuilder:
             for digest in view.digests
             for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
         ]
-        return self._write_set("keywords", render_keyword_index(entries, self.ctx, changes))
+        pages = render_keyword_index(entries, self.ctx, changes)
+        if changes is not None and any(text is None for text in pages.values()):
+            if _on_disk(self.layout.docs, "keywords") != set(pages):  # not the pages the changes were made since
+                pages = render_keyword_index(entries, self.ctx)
+        return self._write_set("keywords", pages)
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""
@@ -259,6 +263,15 @@ def _links_stable(view: View) -> bool:
     """True when no file's links can differ from those of the last build that saved the digest store (which it
     does once every aggregate succeeded)."""
     return view.unchanged(link_part) or (not view.complete and links_unchanged(view.changes, view.digests))
+
+
+def _on_disk(docs: str, name: str) -> set[str]:
+    """The pages of a global page set in the docs folder (`keywords.md` and its `keywords-*.md` parts)."""
+    try:
+        found = os.listdir(docs)
+    except OSError:
+        return set()
+    return {page for page in found if (page == f"{name}.md" or page.startswith(f"{name}-")) and page.endswith(".md")}
 
 
 def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str]]:

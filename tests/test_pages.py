@@ -278,3 +278,29 @@ def test_a_new_name_rewrites_only_its_small_page_and_the_index_pages_above(
     fresh = tmp_path / "fresh"
     project.build(out=fresh)
     assert _docs(project.out) == _docs(fresh)
+
+
+def test_keyword_pages_are_right_after_a_build_killed_before_it_saved_the_digests(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build killed after the A-Z index but before the digest store was saved leaves pages of a state the
+    store does not know; the next build, with another change, must still give a fresh build's pages."""
+    monkeypatch.setattr(keyword_index, "PAGE_LIMIT", 100)
+    for letter in "abcdefgh":
+        project.write(f"pkg/{letter}.py", "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300)))
+    project.build()
+    state = project.out / ".kwbuild"
+    shutil.copytree(state / "digests", tmp_path / "digests-a")
+    c = project.root / "pkg/c.py"
+    original = c.read_text()
+    c.write_text("".join(f"def c{i}():\n    pass\n\n" for i in range(50)))  # `c` pages merge into one
+    project.build()
+    assert not (project.out / "docs" / "keywords-c-1.md").exists()
+    shutil.rmtree(state / "digests")  # as if killed before the store was saved
+    shutil.copytree(tmp_path / "digests-a", state / "digests")
+    (state / "running").write_text("1\n")
+    c.write_text(original + "def c25x():\n    pass\n")  # split again, one name more than at first
+    project.build()
+    fresh = tmp_path / "fresh"
+    project.build(out=fresh)
+    assert _docs(project.out) == _docs(fresh)
