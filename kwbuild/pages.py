@@ -193,9 +193,9 @@ class PageBuilder:
             for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
         ]
         pages = render_keyword_index(entries, self.ctx, changes)
-        if changes is not None and any(text is None for text in pages.values()):
-            if _on_disk(self.layout.docs, "keywords") != set(pages):  # not the pages the changes were made since
-                pages = render_keyword_index(entries, self.ctx)
+        partial = changes is not None and any(text is None for text in pages.values())
+        if partial and _on_disk(self.layout.docs, "keywords") != set(pages):  # not those the changes were made since
+            pages = render_keyword_index(entries, self.ctx)
         return self._write_set("keywords", pages)
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
