@@ -149,12 +149,12 @@ def _wanted(names: _Names, pages: dict[Key, tuple[int, int]], changes: Changes |
     delta.subtract(removed)
     if len(delta) > MAX_CHECKED:
         return None
-    lows = {name: name.lower() for name in delta}
+    prefixes = {name: _prefixes(name.lower()) for name in delta}
     wanted: set[Key] = set()
-    for low in set(lows.values()):
-        for key in _prefixes(low):
+    for keys in {tuple(keys) for keys in prefixes.values()}:
+        for key in keys:
             now = names.totals(key)[1]
-            before = now - sum(n for name, n in delta.items() if _prefixes(lows[name])[: len(key)][-1:] == [key])
+            before = now - sum(n for name, n in delta.items() if key in prefixes[name])
             if (now > 0) != (before > 0) or (now > PAGE_LIMIT) != (before > PAGE_LIMIT):
                 return None
             if key in pages:
