@@ -15,26 +15,21 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from kwbuild import jsonio, symbol_file
+from kwbuild import jsonio
+from kwbuild.aggregate_files import manifest_file, patch_manifest, patch_symbol_map, symbol_map_file
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.changes import change_report, render_changes
 from kwbuild.digest import Digest
 from kwbuild.extract import EXTRACTORS
-from kwbuild.index import (
-    build_manifest,
-    build_symbol_map,
-    changed_definitions,
-    manifest_entry,
-    symbol_map_part,
-    update_manifest,
-)
+from kwbuild.index import manifest_entry, symbol_map_part
 from kwbuild.jobs import CACHED, PARSED, SKIPPED, UNREADABLE, VANISHED, BuildStats, FileJob, Outcome
 from kwbuild.layout import Layout
 from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
+from kwbuild.spliced import Spliced
 from kwbuild.store import Change, DigestStore, View
 
 log = logging.getLogger("kwbuild")
-PLACES_FORMAT = 1  # of the `symbols.json` places file (the map's own schema version is in its bytes)
+PLACES_FORMAT = 2  # of the places files of `symbols.json` and `index.json` (their schema version is in their bytes)
 
 
 def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]:
@@ -173,64 +168,41 @@ class TableBuilder:
         return {"status": outcome.status, "written": outcome.written}
 
     def build_manifest(self, rels: list[str]) -> dict[str, Any]:
-        """doit action of the manifest task."""
-        return self._build_aggregate(rels, self.layout.manifest, manifest_entry, build_manifest, update_manifest)
+        """doit action of the manifest task (`index.json`)."""
+        layout = self.layout
+        return self._aggregate_file(
+            rels, layout.manifest, layout.manifest_places, manifest_entry, manifest_file, patch_manifest
+        )
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
-        """doit action of the symbol map task: in a trusted build the changed names are spliced into the file's
-        bytes (see `kwbuild.symbol_file`), else the map is built from every digest."""
-        view = self.view(rels)
-        path = self.layout.symbol_map
-        if view.unchanged(symbol_map_part) and os.path.exists(path):
-            return {"written": False}
-        old = self._symbol_file() if self.trusted and not view.complete else None
-        if old is not None:
-            new = symbol_file.patch(old, changed_definitions(old.decode, view.changes))
-        else:
-            new = symbol_file.encode(build_symbol_map(view.digests)["symbols"])
-        written = self._write_page(path, new.data)
-        self._save_places(new)
-        return {"written": written}
+        """doit action of the symbol map task (`symbols.json`)."""
+        layout = self.layout
+        return self._aggregate_file(
+            rels, layout.symbol_map, layout.symbol_places, symbol_map_part, symbol_map_file, patch_symbol_map
+        )
 
-    def _symbol_file(self) -> symbol_file.SymbolFile | None:
-        """`symbols.json` and the places of its names, if the places recorded are those of the file on disk."""
-        try:
-            with open(self.layout.symbol_places, "rb") as handle:
-                fmt, stamp, names, ends = marshal.loads(handle.read())
-            with open(self.layout.symbol_map, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if fmt != PLACES_FORMAT or stamp != [info.st_ino, info.st_mtime_ns, info.st_size]:
-                    return None
-                return symbol_file.SymbolFile(handle.read(), names, ends)
-        except (OSError, ValueError, EOFError, TypeError):
-            return None
-
-    def _save_places(self, file: symbol_file.SymbolFile) -> None:
-        info = os.stat(self.layout.symbol_map)
-        stamp = [info.st_ino, info.st_mtime_ns, info.st_size]
-        jsonio.write_if_changed(self.layout.symbol_places, marshal.dumps((PLACES_FORMAT, stamp, file.names, file.ends)))
-
-    def _build_aggregate(
+    def _aggregate_file(
         self,
         rels: list[str],
         path: str,
+        places: str,
         part: Callable[[Digest], object],
-        build: Callable[[list[Digest]], dict[str, Any]],
-        update: Callable[[Any, dict[str, Change]], dict[str, Any] | None],
+        build: Callable[[list[Digest]], Spliced],
+        update: Callable[[Spliced, dict[str, Change]], Spliced | None],
     ) -> dict[str, Any]:
-        """An aggregate JSON file: kept when `part` of every changed digest is equal; in a trusted build patched
-        from the changes (the file on disk is the one they were made since); else built from every digest."""
+        """An aggregate JSON file: kept when `part` of every changed digest is equal; in a trusted build the changes
+        are spliced into the file on disk (the one they were made since; see `kwbuild.spliced`); else it is built
+        from every digest."""
         view = self.view(rels)
         if view.unchanged(part) and os.path.exists(path):
             return {"written": False}
-        value = None
-        if self.trusted and not view.complete:
-            try:
-                value = update(jsonio.read_json(path), view.changes)
-            except (OSError, ValueError, KeyError, TypeError):
-                value = None
-        data = jsonio.dumps(value if value is not None else build(view.digests))
-        return {"written": self._write_page(path, data)}
+        old = _read_spliced(path, places) if self.trusted and not view.complete else None
+        new = update(old, view.changes) if old is not None else None
+        if new is None:
+            new = build(view.digests)
+        written = self._write_page(path, new.data)
+        _save_places(path, places, new)
+        return {"written": written}
 
     def state_is_saved(self) -> bool:
         """doit `uptodate` of the state task."""
@@ -258,3 +230,23 @@ class TableBuilder:
             self.store.forget(self.stats.written)
             self.stats.written.clear()
         return self.store.view(rels)
+
+
+def _read_spliced(path: str, places: str) -> Spliced | None:
+    """An aggregate file and the places of its items, if the places recorded are those of the file on disk."""
+    try:
+        with open(places, "rb") as handle:
+            fmt, stamp, keys, ends, head = marshal.loads(handle.read())
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if fmt != PLACES_FORMAT or stamp != [info.st_ino, info.st_mtime_ns, info.st_size]:
+                return None
+            return Spliced(handle.read(), keys, ends, head)
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+
+
+def _save_places(path: str, places: str, file: Spliced) -> None:
+    info = os.stat(path)
+    stamp = [info.st_ino, info.st_mtime_ns, info.st_size]
+    jsonio.write_if_changed(places, marshal.dumps((PLACES_FORMAT, stamp, file.keys, file.ends, file.head)))

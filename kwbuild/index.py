@@ -31,21 +31,6 @@ def build_manifest(digests: Iterable[Digest]) -> dict[str, Any]:
     return _manifest([manifest_entry(d) for d in digests])
 
 
-def update_manifest(old: Any, changes: dict[str, tuple[Digest | None, Digest | None]]) -> dict[str, Any] | None:
-    """The manifest after these changes (old and new digest by path), from the manifest they were made since; None
-    when `old` is not a manifest of this schema. Equal to `build_manifest` of every digest after the changes."""
-    if not isinstance(old, dict) or old.get("schema_version") != SCHEMA_VERSION:
-        return None
-    if not isinstance(old.get("files"), list):
-        return None
-    files = {entry["path"]: entry for entry in old["files"]}
-    for rel, (_before, after) in changes.items():
-        files.pop(rel, None)
-        if after is not None:
-            files[after.path] = manifest_entry(after)
-    return _manifest(list(files.values()))
-
-
 def _manifest(entries: list[dict[str, Any]]) -> dict[str, Any]:
     files = sorted(entries, key=lambda entry: entry["path"])
     totals = {

@@ -91,8 +91,13 @@ class Layout:
 
     @property
     def symbol_places(self) -> str:
-        """Where each name's item is in `symbols.json` (see `kwbuild.symbol_file`)."""
+        """Where each name's item is in `symbols.json` (see `kwbuild.spliced`)."""
         return os.path.join(self.state, "symbols.places")
+
+    @property
+    def manifest_places(self) -> str:
+        """Where each file's entry is in `index.json`."""
+        return os.path.join(self.state, "index.places")
 
     @property
     def digests(self) -> str:

@@ -1,0 +1,92 @@
+"""`index.json` and `symbols.json` as spliced files (see `kwbuild.spliced`): made whole from every digest, or
+patched from the changed digests, always the bytes `jsonio.dumps` gives for the whole value (pure).
+
+`symbols.json` is `{"schema_version":N,"symbols":{` then one `"name":[...]` item per name, then `}}`; `index.json`
+is `{"files":[` then one entry per file in path order, then `],"schema_version":N,"totals":{...}}`, its totals
+updated from the changed digests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from kwbuild.digest import Digest
+from kwbuild.index import build_symbol_map, changed_definitions, manifest_entry
+from kwbuild.model import SCHEMA_VERSION
+from kwbuild.spliced import Spliced, assemble, patch
+
+Changes = Mapping[str, tuple[Digest | None, Digest | None]]
+_OPTIONS = orjson.OPT_SORT_KEYS
+
+
+# --- symbols.json ------------------------------------------------------------------------------------------
+def symbol_map_file(digests: Iterable[Digest]) -> Spliced:
+    symbols = build_symbol_map(digests)["symbols"]
+    return assemble(_SYMBOLS_HEAD, ((name, _symbol_item(name, symbols[name])) for name in symbols), _SYMBOLS_TAIL)
+
+
+def patch_symbol_map(old: Spliced, changes: Changes) -> Spliced:
+    changed = changed_definitions(lambda name: definitions(old, name), dict(changes))
+    items = {name: _symbol_item(name, found) if found else None for name, found in changed.items()}
+    return patch(old, items, _SYMBOLS_HEAD, _SYMBOLS_TAIL)
+
+
+def definitions(file: Spliced, name: str) -> list[dict[str, Any]] | None:
+    """One name's definitions in a symbol map file, or None when it has none."""
+    item = file.item(name)
+    if item is None:
+        return None
+    found: list[dict[str, Any]] = orjson.loads(item[len(orjson.dumps(name)) + 1 :])
+    return found
+
+
+def _symbol_item(name: str, found: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(name) + b":" + orjson.dumps(found, option=_OPTIONS)
+
+
+_SYMBOLS_HEAD = b'{"schema_version":%d,"symbols":{' % SCHEMA_VERSION
+_SYMBOLS_TAIL = b"}}\n"
+
+
+# --- index.json --------------------------------------------------------------------------------------------
+def manifest_file(digests: Iterable[Digest]) -> Spliced:
+    ordered = sorted(digests, key=lambda digest: digest.path)
+    totals = _totals({"files": 0, "files_with_errors": 0, "symbols": 0, "imports": 0}, ((None, d) for d in ordered))
+    items = ((digest.path, orjson.dumps(manifest_entry(digest), option=_OPTIONS)) for digest in ordered)
+    return assemble(_MANIFEST_HEAD, items, _manifest_tail(totals))
+
+
+def patch_manifest(old: Spliced, changes: Changes) -> Spliced | None:
+    """`old` after these changes; None when its tail is not a manifest's of this schema."""
+    try:
+        rest = orjson.loads(b"{" + old.tail[2:])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(rest, dict) or rest.get("schema_version") != SCHEMA_VERSION or "totals" not in rest:
+        return None
+    items = {
+        rel: None if after is None else orjson.dumps(manifest_entry(after), option=_OPTIONS)
+        for rel, (_before, after) in changes.items()
+    }
+    return patch(old, items, _MANIFEST_HEAD, _manifest_tail(_totals(dict(rest["totals"]), changes.values())))
+
+
+def _totals(totals: dict[str, int], changes: Iterable[tuple[Digest | None, Digest | None]]) -> dict[str, int]:
+    for before, after in changes:
+        for digest, sign in ((before, -1), (after, 1)):
+            if digest is not None:
+                totals["files"] += sign
+                totals["files_with_errors"] += sign * (digest.errors > 0)
+                totals["symbols"] += sign * sum(n for _, n in digest.symbol_counts)
+                totals["imports"] += sign * len(digest.imports)
+    return totals
+
+
+def _manifest_tail(totals: dict[str, int]) -> bytes:
+    return b'],"schema_version":%d,"totals":%s}\n' % (SCHEMA_VERSION, orjson.dumps(totals, option=_OPTIONS))
+
+
+_MANIFEST_HEAD = b'{"files":['

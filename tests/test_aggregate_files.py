@@ -1,0 +1,62 @@
+"""`index.json` and `symbols.json` spliced by item (kwbuild.spliced, kwbuild.aggregate_files): a patch always
+gives the bytes of the whole value dumped."""
+
+from __future__ import annotations
+
+import hypothesis
+from hypothesis import strategies as st
+
+from kwbuild import jsonio, spliced
+from kwbuild.aggregate_files import definitions, manifest_file, patch_manifest, patch_symbol_map, symbol_map_file
+from kwbuild.digest import Digest
+from kwbuild.index import build_manifest, build_symbol_map
+
+KEYS = st.text(alphabet='ab_Z\u00e9"\\]', min_size=1, max_size=3)
+ITEMS = st.dictionaries(KEYS, st.binary(min_size=1, max_size=5), max_size=12)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(ITEMS, st.dictionaries(KEYS, st.none() | st.binary(min_size=1, max_size=4), max_size=5))
+def test_a_patch_equals_the_file_assembled_whole(before: dict[str, bytes], changed: dict[str, bytes | None]) -> None:
+    old = spliced.assemble(b"[HEAD", sorted(before.items()), b"TAIL]")
+    assert all(old.item(key) == item for key, item in before.items())
+    after = {key: item for key, item in {**before, **changed}.items() if item is not None}
+    new = spliced.patch(old, changed, b"[H", b"T]")
+    whole = spliced.assemble(b"[H", sorted(after.items()), b"T]")
+    assert (new.data, new.keys, new.ends, new.head) == (whole.data, whole.keys, whole.ends, whole.head)
+    assert new.tail == b"T]" and new.item("not a key") is None
+
+
+def _digest(path: str, names: list[str], errors: int) -> Digest:
+    symbols = tuple((name, f"Q.{name}", "function", line + 1, None, "()") for line, name in enumerate(names))
+    counts = (("function", len(symbols)),) if symbols else ()
+    imports = tuple((name, None, None, 0, 1, False, None) for name in names[:2])
+    anchors = tuple(f"sym-Q.{name}" for name in names)
+    return Digest(path, path.replace("/", "."), "python", "h" + path, 10, 3, None, None, False, errors, counts,
+                  symbols, imports, anchors)  # fmt: skip
+
+
+PATHS = st.sampled_from(["a.py", "b/c.py", "b/d.py", "e\u00e9.py", "z.py"])
+DIGEST = st.builds(
+    _digest, PATHS, st.lists(st.sampled_from(["f", "g", "_h", "Z\u00e9"]), max_size=4), st.integers(0, 2)
+)
+TREES = st.dictionaries(PATHS, DIGEST, max_size=5).map(lambda tree: {p: d._replace(path=p) for p, d in tree.items()})
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(TREES, TREES, st.sets(PATHS))
+def test_patched_manifest_and_symbol_map_equal_those_built_whole(
+    before: dict[str, Digest], new: dict[str, Digest], gone: set[str]
+) -> None:
+    after = {**{p: d for p, d in before.items() if p not in gone}, **new}
+    changes = {p: (before.get(p), after.get(p)) for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    digests_after = [after[p] for p in sorted(after)]
+    old_map = symbol_map_file(before.values())
+    assert old_map.data == jsonio.dumps(build_symbol_map(before.values()))
+    assert patch_symbol_map(old_map, changes).data == jsonio.dumps(build_symbol_map(digests_after))
+    for name, found in build_symbol_map(before.values())["symbols"].items():
+        assert definitions(old_map, name) == found
+    old_manifest = manifest_file(before.values())
+    assert old_manifest.data == jsonio.dumps(build_manifest(sorted(before.values(), key=lambda d: d.path)))
+    patched = patch_manifest(old_manifest, changes)
+    assert patched is not None and patched.data == jsonio.dumps(build_manifest(digests_after))
