@@ -85,12 +85,19 @@ def background(command: list[str], port: int, **kwargs: Any) -> Iterator[subproc
         wait_for(port)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server process: terminate, then kill if it does not end within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 def wrk(url: str, seconds: int) -> dict[str, float]:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from kwbuild.digest import Digest
-from kwbuild.index import build_symbol_map, changed_definitions, manifest_entry
+from kwbuild.index import build_manifest, build_symbol_map, changed_definitions, manifest_entry
 from kwbuild.model import SCHEMA_VERSION
 from kwbuild.spliced import Spliced, assemble, patch
 
@@ -53,10 +53,9 @@ _SYMBOLS_TAIL = b"}}\n"
 
 # --- index.json --------------------------------------------------------------------------------------------
 def manifest_file(digests: Iterable[Digest]) -> Spliced:
-    ordered = sorted(digests, key=lambda digest: digest.path)
-    totals = _totals({"files": 0, "files_with_errors": 0, "symbols": 0, "imports": 0}, ((None, d) for d in ordered))
-    items = ((digest.path, orjson.dumps(manifest_entry(digest), option=_OPTIONS)) for digest in ordered)
-    return assemble(_MANIFEST_HEAD, items, _manifest_tail(totals))
+    manifest = build_manifest(digests)
+    items = ((entry["path"], orjson.dumps(entry, option=_OPTIONS)) for entry in manifest["files"])
+    return assemble(_MANIFEST_HEAD, items, _manifest_tail(manifest["totals"]))
 
 
 def patch_manifest(old: Spliced, changes: Changes) -> Spliced | None:
@@ -75,6 +74,7 @@ def patch_manifest(old: Spliced, changes: Changes) -> Spliced | None:
 
 
 def _totals(totals: dict[str, int], changes: Iterable[tuple[Digest | None, Digest | None]]) -> dict[str, int]:
+    """The manifest's totals (see `kwbuild.index.build_manifest`) after these changes."""
     for before, after in changes:
         for digest, sign in ((before, -1), (after, 1)):
             if digest is not None:

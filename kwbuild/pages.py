@@ -201,11 +201,11 @@ class PageBuilder:
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""
         view = self.view(rels)
-        if view.unchanged(_module_row) and os.path.exists(self.layout.docs_file("modules.md")):
+        if view.unchanged(_module_of) and os.path.exists(self.layout.docs_file("modules.md")):
             return {"written": 0}
         page = self.layout.docs_file("modules.md")
         if self.unsure is not None and not view.complete and len(view.changes) <= MAX_PATCHED:  # trusted: patch
-            changed = [(_module_row(old), _module_row(new)) for old, new in view.changes.values() if old and new]
+            changed = [(_module_of(old), _module_of(new)) for old, new in view.changes.values() if old and new]
             try:
                 with open(page, encoding="utf-8") as handle:
                     text = handle.read()
@@ -214,7 +214,7 @@ class PageBuilder:
             patched = patch_module_index(text, changed) if text and len(changed) == len(view.changes) else None
             if patched is not None:
                 return self._write_set("modules", {"modules.md": patched})
-        rows = [_module_row(digest) for digest in view.digests]
+        rows = [_module_of(digest) for digest in view.digests]
         return self._write_set("modules", {"modules.md": render_module_index(rows)})
 
     def build_imports(self, rels: list[str]) -> dict[str, Any]:
@@ -284,7 +284,7 @@ def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str
 MAX_PATCHED = 100  # more changed files than this: the module index is rendered again, not patched
 
 
-def _module_row(digest: Digest) -> ModuleRow:
+def _module_of(digest: Digest) -> ModuleRow:
     return digest.module or digest.path, digest.path, digest.docstring or "", sum(n for _, n in digest.symbol_counts)
 
 

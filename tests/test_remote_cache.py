@@ -22,10 +22,11 @@ from typing import Any
 import diskcache
 import pytest
 
+from bench.serve import stop_process
 from kwbuild import jsonio
 from kwbuild.cache import ContentCache
 from kwbuild.remote import READ_TIMEOUT, TOKEN_ENV, RemoteCache, entry_problem
-from tests.test_serve import free_port, stop_process
+from tests.test_serve import free_port
 
 TOKEN = "ci-token-2718"
 FILES = 30  # more than MIN_JOBS_FOR_POOL: with -j 2 the lookups and pushes run in forked pool workers

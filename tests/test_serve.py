@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
+from bench.serve import stop_process
 from kwbuild import jsonio
 from kwbuild.cli import main
 from kwbuild.link import merge_links
@@ -69,18 +70,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server started by a test: terminate, then kill if it does not end within 10 s."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stderr is not None:
-        process.stderr.close()
 
 
 @contextlib.contextmanager

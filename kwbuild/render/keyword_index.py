@@ -181,11 +181,6 @@ def _page_file(key: Key) -> str:
     return f"keywords-{'-'.join(key)}.md"
 
 
-def letter_of(name: str) -> str:
-    """The bucket of a name in a split index: `_`, a letter, or `other`."""
-    return _bucket(name)
-
-
 def _groups(entries: Sequence[KeywordEntry]) -> list[Group]:
     """Names in order (case-insensitive, ties case-sensitive), each with its definitions by path and line."""
     by_name: dict[str, list[KeywordEntry]] = {}
