@@ -198,9 +198,14 @@ class TableBuilder:
             return {"written": False}
         old = _read_spliced(path, places) if self.trusted and not view.complete else None
         new = update(old, view.changes) if old is not None else None
-        if new is None:
+        if old is not None and new is not None:  # `old` holds the bytes on disk: no need to read them again
+            written = new.data != old.data
+            if written:
+                jsonio.atomic_write(path, new.data)
+                self.stats.pages_written += 1
+        else:
             new = build(view.digests)
-        written = self._write_page(path, new.data)
+            written = self._write_page(path, new.data)
         _save_places(path, places, new)
         return {"written": written}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,9 +49,10 @@ def _toplevel(digest: Digest) -> set[str]:
     return {s[0] for s in digest.symbols if s[4] is None}
 
 
-def links_unchanged(changes: dict[str, tuple[Digest | None, Digest | None]], digests: Iterable[Digest]) -> bool:
+def links_unchanged(changes: dict[str, tuple[Digest | None, Digest | None]], imported: Collection[str]) -> bool:
     """True when these changes cannot change any file's links, though their `link_part` differs: only top-level
-    names came or went, and no import of the tree asks for one of them by name.
+    names came or went, and no import of the tree asks for one of them by name (`imported`: every name an import
+    of the tree asks for).
 
     Names matter to linking only where an import looks one up (`from m import name`, followed through
     re-exports, whose bindings are imports too): a new function nobody imports yet changes no link."""
@@ -62,9 +63,7 @@ def links_unchanged(changes: dict[str, tuple[Digest | None, Digest | None]], dig
         if link_part(old)[:4] != link_part(new)[:4]:
             return False
         moved.update(_toplevel(old).symmetric_difference(_toplevel(new)))
-    if not moved:
-        return True
-    return all(imp[I_NAME] not in moved for digest in digests for imp in digest.imports)
+    return moved.isdisjoint(imported)
 
 
 @dataclass

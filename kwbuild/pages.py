@@ -19,10 +19,10 @@ from kwbuild.index import symbol_map_part
 from kwbuild.jobs import BuildStats
 from kwbuild.layout import Layout
 from kwbuild.link import Linker, Links, link_part, links_unchanged
-from kwbuild.render.context import FolderInfo, ModuleRow, PageContext
+from kwbuild.render.context import FolderInfo, KeywordEntry, ModuleRow, PageContext
 from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import render_folder_index
-from kwbuild.render.keyword_index import Changes, render_keyword_index
+from kwbuild.render.keyword_index import Changes, plan_keyword_index, render_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
 from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.render.module_pages import patch_module_index, render_import_xref, render_module_index
@@ -187,15 +187,14 @@ class PageBuilder:
                 before, after = _keyword_entries(old), _keyword_entries(new)
                 changes[0].extend(entry[0] for entry in after - before)
                 changes[1].extend(entry[0] for entry in before - after)
-        entries = [
-            (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor)
-            for digest in view.digests
-            for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
-        ]
-        pages = render_keyword_index(entries, self.ctx, changes)
+        index = view.names()
+        plan = plan_keyword_index(index.names, index.counts, changes)
+        digests = view.digests if plan.shown is None else view.defining(plan.shown)
+        pages = render_keyword_index(_keyword_entries_of(digests, plan.shown), self.ctx, plan=plan)
         partial = changes is not None and any(text is None for text in pages.values())
         if partial and _on_disk(self.layout.docs, "keywords") != set(pages):  # not those the changes were made since
-            pages = render_keyword_index(entries, self.ctx)
+            plan = plan_keyword_index(index.names, index.counts)
+            pages = render_keyword_index(_keyword_entries_of(view.digests, None), self.ctx, plan=plan)
         return self._write_set("keywords", pages)
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
@@ -262,7 +261,7 @@ class PageBuilder:
 def _links_stable(view: View) -> bool:
     """True when no file's links can differ from those of the last build that saved the digest store (which it
     does once every aggregate succeeded)."""
-    return view.unchanged(link_part) or (not view.complete and links_unchanged(view.changes, view.digests))
+    return view.unchanged(link_part) or (not view.complete and links_unchanged(view.changes, view.names().imported))
 
 
 def _on_disk(docs: str, name: str) -> set[str]:
@@ -272,6 +271,16 @@ def _on_disk(docs: str, name: str) -> set[str]:
     except OSError:
         return set()
     return {page for page in found if (page == f"{name}.md" or page.startswith(f"{name}-")) and page.endswith(".md")}
+
+
+def _keyword_entries_of(digests: list[Digest], names: set[str] | None) -> list[KeywordEntry]:
+    """The A-Z index's entries of these files: all, or those of these names."""
+    return [
+        (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor)
+        for digest in digests
+        for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
+        if names is None or symbol[0] in names
+    ]
 
 
 def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str]]:

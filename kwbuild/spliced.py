@@ -64,7 +64,7 @@ class _Writer:
     """The parts of a new file, with the running length that places each item."""
 
     def __init__(self, head: bytes) -> None:
-        self.parts = [head]
+        self.parts: list[bytes | memoryview] = [head]
         self.head = self.length = len(head)
         self.keys: list[str] = []
         self.ends: list[int] = []
@@ -76,7 +76,7 @@ class _Writer:
         self._comma()
         start, end = old._start(first), old.ends[last - 1]
         shift = self.length - start
-        self.parts.append(old.data[start:end])
+        self.parts.append(memoryview(old.data)[start:end])  # joined once, in `finish`
         self.length += end - start
         self.keys += old.keys[first:last]
         self.ends += [offset + shift for offset in old.ends[first:last]]

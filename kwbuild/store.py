@@ -9,12 +9,17 @@ Each digest is kept encoded (`marshal` bytes) until something reads it: a build 
 edit whose aggregates all stop early) decodes a handful of digests, not the tree's (the torch tree's store is
 ~40 MB of tuples: decoding it whole costs more than the rest of such a build).
 
+The store also keeps the tree's `NameIndex` (see `kwbuild.names`), patched with each build's changes: an edit
+that adds a name asks it instead of every digest.
+
 The store is saved (with `marshal`) once every aggregate of a build has succeeded, so a build killed half-way
 sees the same changes again. It is saved in `SHARDS` files by a hash of the path, and only the shards holding
 an entry that changed are rewritten: a one-file edit writes ~0.7 MB instead of the torch tree's ~42 MB. Each
 shard is replaced atomically; a save killed between two shards is safe, because every aggregate already took
 in the changes of the shards it did write, and the others report theirs again. A missing, old or unreadable
-shard only means every table is read once more and every aggregate is rebuilt.
+shard only means every table is read once more and every aggregate is rebuilt. The name index is saved after
+the shards, with the generation of each shard it was made from (a shard gets a new one when a name of its
+entries changes): one that does not match the shards is made again from the digests.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from dataclasses import dataclass, field
 
 from kwbuild import jsonio
 from kwbuild.digest import Digest, digest_table, from_plain, to_plain
+from kwbuild.names import FileNames, NameIndex, file_names
 from kwbuild.render import RENDER_VERSION
 
-FORMAT = 6  # and the renderers' version: digests hold the symbols' anchors
+FORMAT = 7  # and the renderers' version: digests hold the symbols' anchors
 SHARDS = 64
+NAMES_FILE = "names.marshal"
 
 Stamp = tuple[int, int, int]
 Change = tuple[Digest | None, Digest | None]
@@ -39,13 +46,16 @@ Change = tuple[Digest | None, Digest | None]
 class Entry:
     """One table's stamp, content hash and language, and its digest (decoded on first use)."""
 
-    __slots__ = ("_payload", "hash", "language", "stamp")
+    __slots__ = ("_names", "_payload", "hash", "language", "stamp")
 
-    def __init__(self, stamp: Stamp, hash: str | None, language: str, payload: Digest | bytes) -> None:
+    def __init__(
+        self, stamp: Stamp, hash: str | None, language: str, payload: Digest | bytes, names: bytes | None = None
+    ) -> None:
         self.stamp = stamp
         self.hash = hash
         self.language = language
         self._payload = payload
+        self._names: FileNames | bytes | None = names
 
     @classmethod
     def of(cls, stamp: Stamp, digest: Digest) -> Entry:
@@ -57,9 +67,23 @@ class Entry:
             self._payload = from_plain(marshal.loads(self._payload))
         return self._payload
 
-    def encoded(self) -> bytes:
-        payload = self._payload
-        return payload if isinstance(payload, bytes) else marshal.dumps(to_plain(payload))
+    @property
+    def names(self) -> FileNames:
+        """The names the file defines and imports (without decoding its digest when they were saved)."""
+        names = self._names
+        if names is None:
+            names = self._names = file_names(self.digest)
+        elif isinstance(names, bytes):
+            names = self._names = marshal.loads(names)
+        return names
+
+    def encoded(self) -> tuple[bytes, bytes]:
+        """The digest and the names, as saved."""
+        payload, names = self._payload, self._names
+        return (
+            payload if isinstance(payload, bytes) else marshal.dumps(to_plain(payload)),
+            names if isinstance(names, bytes) else marshal.dumps(self.names),
+        )
 
 
 @dataclass
@@ -69,7 +93,9 @@ class View:
     entries: dict[str, Entry] = field(default_factory=dict)
     changes: dict[str, Change] = field(default_factory=dict)
     complete: bool = False  # True when there was no saved store: every digest counts as changed
+    index_of: Callable[[View], NameIndex] | None = None  # the store's: the name index after these changes
     _digests: list[Digest] | None = None
+    _index: NameIndex | None = None
 
     @property
     def digests(self) -> list[Digest]:
@@ -77,6 +103,19 @@ class View:
         if self._digests is None:
             self._digests = [entry.digest for entry in self.entries.values()]
         return self._digests
+
+    def names(self) -> NameIndex:
+        """The tree's name index (after the changes)."""
+        if self._index is None:
+            if self.index_of is None:
+                self._index = NameIndex.build(entry.names for entry in self.entries.values())
+            else:
+                self._index = self.index_of(self)
+        return self._index
+
+    def defining(self, names: set[str]) -> list[Digest]:
+        """The digests of the files that define one of these names (in the order of `digests`)."""
+        return [entry.digest for entry in self.entries.values() if not names.isdisjoint(entry.names[0])]
 
     def digest(self, rel: str) -> Digest | None:
         entry = self.entries.get(rel)
@@ -100,6 +139,9 @@ class DigestStore:
         self.path = path
         self._table_path = table_path
         self._saved: dict[str, Entry] | None = None
+        self._generations: list[int] = []  # of the saved shards (see `_read_store`)
+        self._index: NameIndex | None = None  # the name index of the saved entries, once read or made
+        self._index_saved = False  # `_index` is the one saved with the shards' generations
         self._current: dict[str, Entry] = {}
         self._forgotten: set[str] = set()
         self._view: tuple[tuple[str, ...], View] | None = None
@@ -129,34 +171,47 @@ class DigestStore:
 
     def save(self) -> None:
         """Record the current digests as the base of the next build's changes (after every aggregate ran)."""
-        if not self.dirty:
+        if self._view is None or not self.dirty:
             return
+        view = self._view[1]
         saved, current = self._saved or {}, self._current
         moved = [rel for rel, entry in current.items() if saved.get(rel) is not entry]
         moved += [rel for rel in saved.keys() - current.keys()]
         dirty = set(range(SHARDS)) if not saved else {_shard(rel) for rel in moved}
-        shards: dict[int, dict[str, tuple[Stamp, str | None, str, bytes]]] = {shard: {} for shard in dirty}
+        renamed = dirty if not saved else {_shard(rel) for rel in moved if _renamed(saved.get(rel), current.get(rel))}
+        index = None
+        if renamed or (self._index is not None and not self._index_saved):
+            index = view.names()
+        generations = list(self._generations) if saved and len(self._generations) == SHARDS else [0] * SHARDS
+        for number in renamed:
+            generations[number] = int.from_bytes(os.urandom(8), "little")
+        shards: dict[int, dict[str, tuple[Stamp, str | None, str, bytes, bytes]]] = {shard: {} for shard in dirty}
         for rel, e in current.items():
             shard = shards.get(_shard(rel))
             if shard is not None:
-                shard[rel] = (e.stamp, e.hash, e.language, e.encoded())
+                shard[rel] = (e.stamp, e.hash, e.language, *e.encoded())
         os.makedirs(self.path, exist_ok=True)
         if not saved:  # FORMAT 4 kept the whole store in one file beside the folder
             jsonio.remove_file(os.path.join(os.path.dirname(self.path), "digests.marshal"))
         for number, plain in sorted(shards.items()):
-            jsonio.atomic_write(_shard_path(self.path, number), marshal.dumps((FORMAT, RENDER_VERSION, plain)))
+            data = (FORMAT, RENDER_VERSION, generations[number], plain)
+            jsonio.atomic_write(_shard_path(self.path, number), marshal.dumps(data))
+        if index is not None:  # after the shards: it names the generations it was made from
+            plain_index = (FORMAT, RENDER_VERSION, generations, index.names, index.counts, index.imported)
+            jsonio.atomic_write(os.path.join(self.path, NAMES_FILE), marshal.dumps(plain_index))
+            self._index, self._index_saved = index, True
         self._saved = dict(current)
+        self._generations = generations
         self._forgotten.clear()
-        if self._view is not None:  # the same digests, now with no changes
-            self.saved_changes.update(self._view[1].changes)
-            self.saved_complete = self.saved_complete or self._view[1].complete
-            self._view = (self._view[0], View(self._view[1].entries))
+        self.saved_changes.update(view.changes)  # the same digests, now with no changes
+        self.saved_complete = self.saved_complete or view.complete
+        self._view = (self._view[0], View(view.entries, index_of=self._index_after, _index=index))
 
     def _refresh(self, rels: list[str]) -> View:
         if self._saved is None:
-            self._saved = _read_store(self.path)
+            self._saved, self._generations = _read_store(self.path)
         saved = self._saved
-        view = View(complete=not saved)
+        view = View(complete=not saved, index_of=self._index_after)
         current: dict[str, Entry] = {}
         for rel in rels:
             old = saved.get(rel)
@@ -188,6 +243,26 @@ class DigestStore:
         except (ValueError, KeyError, TypeError):
             return None  # a damaged table: left out here; its task rewrites it on the next build
 
+    def _index_after(self, view: View) -> NameIndex:
+        """The name index after a view's changes: the saved one patched, or one made from every entry."""
+        if view.complete:
+            return NameIndex.build(entry.names for entry in view.entries.values())
+        if self._index is None:
+            self._index = _read_index(self.path, self._generations)
+            self._index_saved = self._index is not None
+            if self._index is None:  # missing, or not made from these shards: made again
+                self._index = NameIndex.build(entry.names for entry in (self._saved or {}).values())
+        changes = view.changes.values()
+        return self._index.patched((_file_names(old), _file_names(new)) for old, new in changes)
+
+
+def _renamed(old: Entry | None, new: Entry | None) -> bool:
+    return old is None or new is None or old.names != new.names
+
+
+def _file_names(digest: Digest | None) -> FileNames | None:
+    return None if digest is None else file_names(digest)
+
 
 def _shard(rel: str) -> int:
     return zlib.crc32(rel.encode("utf-8", "surrogatepass")) % SHARDS
@@ -197,17 +272,32 @@ def _shard_path(folder: str, number: int) -> str:
     return os.path.join(folder, f"{number:02d}.marshal")
 
 
-def _read_store(folder: str) -> dict[str, Entry]:
-    """Every saved entry; nothing at all when a shard is missing or unreadable (then everything is new)."""
+def _read_store(folder: str) -> tuple[dict[str, Entry], list[int]]:
+    """Every saved entry, and each shard's generation; nothing at all when a shard is missing or unreadable (then
+    everything is new)."""
     entries: dict[str, Entry] = {}
+    generations: list[int] = []
     for number in range(SHARDS):
         try:
             with open(_shard_path(folder, number), "rb") as handle:
-                fmt, render_version, plain = marshal.loads(handle.read())
+                fmt, render_version, generation, plain = marshal.loads(handle.read())
             if fmt != FORMAT or render_version != RENDER_VERSION or not isinstance(plain, dict):
-                return {}
-            for rel, (stamp, hash, language, blob) in plain.items():
-                entries[rel] = Entry(tuple(stamp), hash, language, blob)
+                return {}, []
+            generations.append(generation)
+            for rel, (stamp, hash, language, blob, names) in plain.items():
+                entries[rel] = Entry(tuple(stamp), hash, language, blob, names)
         except (OSError, ValueError, EOFError, TypeError):
-            return {}
-    return entries
+            return {}, []
+    return entries, generations
+
+
+def _read_index(folder: str, generations: list[int]) -> NameIndex | None:
+    """The saved name index, if it was made from the shards of these generations."""
+    try:
+        with open(os.path.join(folder, NAMES_FILE), "rb") as handle:
+            fmt, render_version, made_from, names, counts, imported = marshal.loads(handle.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if (fmt, render_version, made_from) != (FORMAT, RENDER_VERSION, generations) or len(names) != len(counts):
+        return None
+    return NameIndex(names, counts, imported)

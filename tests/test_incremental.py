@@ -290,7 +290,7 @@ def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(pr
     project.build()
     shards = project.out / ".kwbuild" / "digests"
     before = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
-    assert len(before) == store.SHARDS
+    assert len(before) == store.SHARDS + 1  # and the name index
     state = sqlite3.connect(project.out / ".kwbuild" / "doit.sqlite3")
     manifest = jsonio.loads(state.execute("select task_data from doit where task_id='manifest'").fetchone()[0])
     assert sum(1 for key in manifest if key.endswith(".json")) == 40  # every table, in a build without snapshot
@@ -298,7 +298,12 @@ def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(pr
     project.write("m7.py", "def f7():\n    return 7\n\n\ndef g7():\n    pass\n")
     assert project.build()["tables_written"] == 1
     after = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
-    assert [name for name in sorted(after) if after[name] != before[name]] == [f"{store._shard('m7.py'):02d}.marshal"]
+    shard = f"{store._shard('m7.py'):02d}.marshal"
+    assert [name for name in sorted(after) if after[name] != before[name]] == [shard, store.NAMES_FILE]
+    project.write("m7.py", "def f7():\n    return 77\n\n\ndef g7():\n    pass\n")  # the same names
+    assert project.build()["tables_written"] == 1
+    last = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
+    assert [name for name in sorted(last) if last[name] != after[name]] == [shard]
     state = sqlite3.connect(project.out / ".kwbuild" / "doit.sqlite3")
     manifest = jsonio.loads(state.execute("select task_data from doit where task_id='manifest'").fetchone()[0])
     state.close()

@@ -304,3 +304,31 @@ def test_keyword_pages_are_right_after_a_build_killed_before_it_saved_the_digest
     fresh = tmp_path / "fresh"
     project.build(out=fresh)
     assert _docs(project.out) == _docs(fresh)
+
+
+def test_a_name_index_left_behind_by_a_killed_save_is_made_again(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest store saves its shards, then the name index: a save killed between the two leaves an index of
+    the names of before. The next build must see it is not that of the shards (both the A-Z layout and the links
+    read it) and give a fresh build's outputs."""
+    monkeypatch.setattr(keyword_index, "PAGE_LIMIT", 100)
+    for letter in "abcdefgh":
+        project.write(f"pkg/{letter}.py", "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300)))
+    project.write("pkg/__init__.py", "")
+    project.write("app.py", "import os\n")
+    project.build()
+    index = project.out / ".kwbuild" / "digests" / "names.marshal"
+    old = index.read_bytes()
+    c = project.root / "pkg/c.py"
+    c.write_text(c.read_text() + "def c25x():\n    pass\n")
+    project.write("app.py", "from pkg.c import later\n")  # a name nobody defines yet
+    project.build()
+    assert index.read_bytes() != old
+    index.write_bytes(old)  # as if killed after the shards were saved
+    c.write_text(c.read_text() + "def c25y():\n    pass\n\ndef later():\n    pass\n")
+    project.build()
+    assert '"resolved_symbol":"later"' in (project.out / "links/app.py.json").read_text().replace(" ", "")
+    fresh = tmp_path / "fresh"
+    project.build(out=fresh)
+    assert _outputs(project.out) == _outputs(fresh)

@@ -12,7 +12,9 @@ import bisect
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
+from kwbuild.names import name_order
 from kwbuild.render.blocks import finish, heading, nav_line
 from kwbuild.render.context import KeywordEntry, PageContext
 from kwbuild.render.markdown import (
@@ -52,26 +54,59 @@ Changes = tuple[list[str], list[str]]
 """The names of the definitions added and of those removed (one per definition) since the pages were made."""
 
 
+@dataclass(frozen=True)
+class IndexPlan:
+    """The pages of an index and those to render: every page (`wanted` None), or those that can differ from the
+    pages on disk; `shown`: the names those pages show (None: every name; the one-page index has no `names`)."""
+
+    total: int
+    names: _Names | None
+    pages: dict[Key, tuple[int, int]]
+    members: dict[Key, list[str]]
+    shown: set[str] | None
+
+
+def plan_keyword_index(names: Sequence[str], counts: Sequence[int], changes: Changes | None = None) -> IndexPlan:
+    """The plan of the index of these names (in `kwbuild.names.name_order`, each with its number of definitions)
+    after `changes` (see `render_keyword_index`)."""
+    total = sum(counts)
+    if total <= SPLIT_AT:
+        return IndexPlan(total, None, {}, {}, None)
+    index = _Names(names, counts)
+    pages = index.layout()
+    wanted = _wanted(index, pages, changes, total)
+    members = {key: index.on_page(key, pages) for key in pages if wanted is None or key in wanted}
+    shown = None if wanted is None else {name for page_names in members.values() for name in page_names}
+    return IndexPlan(total, index, pages, members, shown)
+
+
 def render_keyword_index(
-    entries: Iterable[KeywordEntry], ctx: PageContext | None = None, changes: Changes | None = None
+    entries: Iterable[KeywordEntry],
+    ctx: PageContext | None = None,
+    changes: Changes | None = None,
+    plan: IndexPlan | None = None,
 ) -> dict[str, str | None]:
     """File name (at the docs root) -> text of the keyword index page(s).
 
     `changes`: what changed since the pages on disk were made from the same renderer; then only the pages that
     hold a changed name, and the index pages above them, are rendered, and the others are named with the value
-    None (they exist, unchanged), unless the set of pages itself changed. None: every page."""
+    None (they exist, unchanged), unless the set of pages itself changed. None: every page.
+
+    `plan`: the plan made from the tree's names (`plan_keyword_index`); then `entries` need only hold every
+    definition of the names it shows. None: the plan of these entries."""
     entries = list(entries)
-    if len(entries) <= SPLIT_AT:
+    if plan is None:
+        counted = Counter(entry[0] for entry in entries)
+        ordered = sorted(counted, key=name_order)
+        plan = plan_keyword_index(ordered, [counted[name] for name in ordered], changes)
+    if plan.names is None:
         buckets = _buckets(_groups(entries))
         return {KEYWORDS_PAGE: _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))}
-    names = _Names(Counter(entry[0] for entry in entries))
-    pages = names.layout()
-    wanted = _wanted(names, pages, changes, len(entries))
-    members = {key: names.on_page(key, pages) for key in pages if wanted is None or key in wanted}
-    page_of = {name: key for key, page_names in members.items() for name in page_names}
+    pages = plan.pages
+    page_of = {name: key for key, page_names in plan.members.items() for name in page_names}
     groups = _groups([entry for entry in entries if entry[0] in page_of])
     urls = _file_urls({entry[3] for _, definitions in groups for entry in definitions}, ctx or PageContext())
-    by_page: dict[Key, list[Group]] = {key: [] for key in members}
+    by_page: dict[Key, list[Group]] = {key: [] for key in plan.members}
     for group in groups:
         by_page[page_of[group[0]]].append(group)
     result: dict[str, str | None] = {_page_file(key): None for key in pages}
@@ -86,10 +121,10 @@ class _Names:
     and definitions below any prefix in O(log n), so that laying out the tree's ~1,000 pages or checking a
     change's prefixes costs milliseconds."""
 
-    def __init__(self, counts: Mapping[str, int]) -> None:
-        self.names = sorted(counts, key=str.lower)  # names equal but for case: in the order given (stable)
-        self.lows = list(map(str.lower, self.names))
-        self.sums = list(itertools.accumulate((counts[name] for name in self.names), initial=0))
+    def __init__(self, names: Sequence[str], counts: Sequence[int]) -> None:
+        self.names = list(names)  # in `name_order`
+        self.lows = list(map(str.lower, names))
+        self.sums = list(itertools.accumulate(counts, initial=0))
 
     def span(self, prefix: str) -> tuple[int, int]:
         """The positions of the names that start with `prefix` (any case)."""
