@@ -77,15 +77,27 @@ def changed_definitions(
         return names[name]
 
     for rel, (before, after) in changes.items():
-        for name in {s[0] for s in before.symbols} if before is not None else ():
-            names[name] = [entry for entry in definitions(name) if entry["path"] != rel]
-        if after is not None:
-            for name, qualname, kind, line, *_rest in sorted(after.symbols, key=_line_order):
-                entry = {"path": after.path, "module": after.module, "qualname": qualname, "kind": kind, "line": line}
-                definitions(name).append(entry)
+        old, new = _by_name(before), _by_name(after)
+        moved = before is None or after is None or (before.path, before.module) != (after.path, after.module)
+        for name in old.keys() | new.keys():
+            if moved or old.get(name) != new.get(name):  # else this file gives the name the same definitions
+                kept = [entry for entry in definitions(name) if entry["path"] != rel]
+                names[name] = kept + [_definition(after, *found) for found in new.get(name, ()) if after]
     for found in names.values():
         found.sort(key=lambda entry: entry["path"])  # stable: each file's own order is kept
     return names
+
+
+def _by_name(digest: Digest | None) -> dict[str, list[tuple[str, str, int]]]:
+    """A file's definitions of each name: (qualname, kind, line), in line order."""
+    found: dict[str, list[tuple[str, str, int]]] = {}
+    for name, qualname, kind, line, *_rest in sorted(digest.symbols, key=_line_order) if digest is not None else ():
+        found.setdefault(name, []).append((qualname, kind, line))
+    return found
+
+
+def _definition(digest: Digest, qualname: str, kind: str, line: int) -> dict[str, Any]:
+    return {"path": digest.path, "module": digest.module, "qualname": qualname, "kind": kind, "line": line}
 
 
 def _line_order(symbol: tuple[Any, ...]) -> tuple[int, str]:
