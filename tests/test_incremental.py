@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kwbuild import jsonio, store
+from kwbuild import jsonio, pages, store
 from kwbuild.extract import python as python_extractor
 from tests.conftest import Project
 
@@ -310,16 +310,28 @@ def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(pr
     assert [key for key in manifest if not key.endswith(":")] == list(manifest["deps:"]) == []
 
 
-def test_the_import_cross_reference_follows_import_edits_and_only_them(tree: Project, tmp_path: Path) -> None:
+def test_the_import_cross_reference_follows_import_edits_and_only_them(
+    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered: list[int] = []
+    render = pages.render_import_xref
+    monkeypatch.setattr(pages, "render_import_xref", lambda rows: rendered.append(len(rows)) or render(rows))
     tree.build()
     xref = tree.out / "docs" / "imports.md"
     tree.write("script.py", "from pkg.core import helper\n\n\ndef main():\n    pass\n")
     tree.build()
     assert "`script.py`\n\n- Imports from the tree (1): [`pkg.core`]" in xref.read_text()
-    stamp = xref.stat().st_mtime_ns
+    stamp, runs = xref.stat().st_mtime_ns, len(rendered)
     tree.write("pkg/util.py", PKG["pkg/util.py"] + "\n\ndef added():\n    pass\n")  # a name nobody imports
     tree.build()
     assert xref.stat().st_mtime_ns == stamp
+    stray = tree.out / "tables" / "stray.json"
+    stray.write_text("")
+    stray.unlink()  # an output folder changed: the next build is not trusted, the one after is again
+    for n in (1, 2):  # doit reruns the aggregates whose dependency list changed form (file deps / task deps)
+        tree.write("pkg/util.py", PKG["pkg/util.py"] + "".join(f"\n\ndef added{i}():\n    pass\n" for i in range(n)))
+        tree.build()
+    assert len(rendered) == runs  # they stopped early: no link can have changed, the pages were not rendered
     tree.write("script.py", PKG["script.py"])
     tree.build()
     fresh = tmp_path / "fresh"
