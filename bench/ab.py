@@ -1,0 +1,102 @@
+"""A/B: one-file edits on a tree, built by two checkouts of kwbuild in turns, each with its own output folder.
+
+    python bench/ab.py --ref /tmp/ref --ref-work /tmp/refwork [--new .] [--new-work /tmp/newwork] \
+        [--corpus /work/corpus/torch] [--repeat 5] [--target REL ...]
+
+On a shared, noisy machine a figure means something only beside a reference measured at the same moment: this
+runs the same edit (the no-op, a body edit, an appended function; `bench/run.py`'s edits) under the reference
+checkout and the new one alternately (ref first on even rounds, new first on odd ones), restores the file and
+rebuilds both after each timed build, and prints the medians and their ratio. Each side builds in its own output
+folder and cache (`--prepare` makes them: a first build of each side); give each checkout its own work folder,
+as their build state formats may differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import run as bench
+
+CODE = "import sys; from kwbuild.cli import main; sys.exit(main())"
+KINDS = ("no-op", "body edit", "add symbol")
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    args.target = args.target or ["_inductor/ir.py", "include/c10/core/TensorImpl.h"]
+    sides = {"ref": (args.ref, args.ref_work), "new": (args.new, args.new_work)}
+
+    def build(side: str) -> float:
+        checkout, work = sides[side]
+        env = dict(os.environ, PYTHONPATH=str(Path(checkout).resolve()))
+        folders = ["--out", f"{work}/out", "--cache", f"{work}/cache", "-q"]
+        cmd = [sys.executable, "-c", CODE, "build", str(args.corpus), *folders]
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    if args.prepare:
+        for side in sides:
+            print(f"{side}: first build {build(side):.1f} s, no-op {build(side):.2f} s")
+        return
+    times: dict[tuple[str, str], list[float]] = {}
+    for rel in args.target:
+        target = args.corpus / rel
+        original, info = target.read_bytes(), os.stat(target)
+        language = "py" if target.suffix in (".py", ".pyi") else "C++"
+        try:
+            for kind in KINDS:
+                for n in range(args.repeat):
+                    for side in ("ref", "new") if n % 2 == 0 else ("new", "ref"):
+                        if kind != "no-op":
+                            target.write_bytes(_edited(kind, target, original, 100 + n))
+                        times.setdefault((f"{kind} ({language})", side), []).append(build(side))
+                        target.write_bytes(original)
+                        os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+                        build(side)
+        finally:
+            target.write_bytes(original)
+            os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+    _report(times)
+
+
+def _edited(kind: str, target: Path, original: bytes, stamp: int) -> bytes:
+    return (
+        bench.edit_body(target, original, stamp) if kind == "body edit" else bench.add_symbol(target, original, stamp)
+    )
+
+
+def _report(times: dict[tuple[str, str], list[float]]) -> None:
+    print("| scenario | ref median s | new median s | new / ref | ref runs | new runs |")
+    print("|---|---|---|---|---|---|")
+    for scenario in dict.fromkeys(name for name, _ in times):
+        ref, new = times[(scenario, "ref")], times[(scenario, "new")]
+        medians = statistics.median(ref), statistics.median(new)
+        runs = " | ".join(" ".join(f"{t:.2f}" for t in side) for side in (ref, new))
+        print(f"| {scenario} | {medians[0]:.3f} | {medians[1]:.3f} | {medians[1] / medians[0]:.2f} | {runs} |")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--ref", required=True, help="the reference checkout (e.g. a `git worktree` of a commit)")
+    parser.add_argument("--ref-work", required=True, help="the reference's output folder and cache")
+    parser.add_argument("--new", default=str(Path(__file__).parent.parent), help="the new checkout (default: this one)")
+    parser.add_argument("--new-work", default="/tmp/kwbuild-ab-new", help="the new checkout's output folder and cache")
+    parser.add_argument("--corpus", type=Path, default=Path("/work/corpus/torch"))
+    parser.add_argument("--target", action="append", help="file to edit, relative to the corpus (repeatable)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed builds per scenario and side")
+    parser.add_argument("--prepare", action="store_true", help="only make both sides' outputs (first builds)")
+    return parser
+
+
+if __name__ == "__main__":
+    main()
