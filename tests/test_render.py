@@ -11,6 +11,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
+from kwbuild.names import NameIndex
 from kwbuild.render import keyword_index
 from kwbuild.render.context import FolderInfo, PageContext
 from kwbuild.render.docs_page import render_docs_page
@@ -856,6 +857,10 @@ def test_a_partly_rendered_keyword_index_leaves_the_pages_of_a_full_render(
         disk = {page: text for page, text in render_keyword_index(old).items() if text is not None}
         changes = ([name for name in added], [old[n][0] for n in sorted(gone) if n < len(old)])
         partial = render_keyword_index(new, changes=changes)
+        index = NameIndex.build((tuple(e[0] for e in new if e[3] == path), ()) for path in ("a.py", "b.py"))
+        plan = keyword_index.plan_keyword_index(index.names, index.counts, changes)  # as a build does it:
+        shown = [entry for entry in new if plan.shown is None or entry[0] in plan.shown]  # only the pages' names
+        assert render_keyword_index(shown, plan=plan) == partial
         disk = {page: text for page, text in disk.items() if page in partial}
         disk.update({page: text for page, text in partial.items() if text is not None})
         assert disk == render_keyword_index(new)

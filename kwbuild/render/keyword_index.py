@@ -56,10 +56,9 @@ Changes = tuple[list[str], list[str]]
 
 @dataclass(frozen=True)
 class IndexPlan:
-    """The pages of an index and those to render: every page (`wanted` None), or those that can differ from the
-    pages on disk; `shown`: the names those pages show (None: every name; the one-page index has no `names`)."""
+    """The pages of an index (none: one page, no `names`), and in `members` those to render with the names each
+    shows: every page, or those that can differ from the pages on disk; `shown`: those names (None: every name)."""
 
-    total: int
     names: _Names | None
     pages: dict[Key, tuple[int, int]]
     members: dict[Key, list[str]]
@@ -71,13 +70,13 @@ def plan_keyword_index(names: Sequence[str], counts: Sequence[int], changes: Cha
     after `changes` (see `render_keyword_index`)."""
     total = sum(counts)
     if total <= SPLIT_AT:
-        return IndexPlan(total, None, {}, {}, None)
+        return IndexPlan(None, {}, {}, None)
     index = _Names(names, counts)
     pages = index.layout()
     wanted = _wanted(index, pages, changes, total)
     members = {key: index.on_page(key, pages) for key in pages if wanted is None or key in wanted}
     shown = None if wanted is None else {name for page_names in members.values() for name in page_names}
-    return IndexPlan(total, index, pages, members, shown)
+    return IndexPlan(index, pages, members, shown)
 
 
 def render_keyword_index(
