@@ -8,7 +8,7 @@ are page candidates. Without a snapshot every file is a candidate.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -68,10 +68,9 @@ class Plan:
         """How many files each folder holds, subfolders included."""
         if self._file_counts is None:
             counts: dict[str, int] = dict.fromkeys(self.folders, 0)
-            for rel in self.rels:
-                folder = rel.rpartition("/")[0]
-                while True:
-                    counts[folder] += 1
+            for folder, files in Counter(rel.rpartition("/")[0] for rel in self.rels).items():
+                while True:  # each folder's own files, added to it and every folder above it
+                    counts[folder] += files
                     if not folder:
                         break
                     folder = folder.rpartition("/")[0]
