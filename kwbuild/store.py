@@ -9,6 +9,10 @@ Each digest is kept encoded (`marshal` bytes) until something reads it: a build 
 edit whose aggregates all stop early) decodes a handful of digests, not the tree's (the torch tree's store is
 ~40 MB of tuples: decoding it whole costs more than the rest of such a build).
 
+A shard file holds its entries' stamps, hashes and names first, then their digests: a build reads the first
+part of every shard and the digests of a shard only when one of them is asked for (a one-file edit reads ~6 MB
+of the torch tree's ~60 MB).
+
 The store also keeps the tree's `NameIndex` (see `kwbuild.names`), patched with each build's changes: an edit
 that adds a name asks it instead of every digest.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,9 +40,11 @@ from kwbuild.digest import Digest, digest_table, from_plain, to_plain
 from kwbuild.names import FileNames, NameIndex, file_names
 from kwbuild.render import RENDER_VERSION
 
-FORMAT = 7  # and the renderers' version: digests hold the symbols' anchors
+FORMAT = 8  # and the renderers' version: digests hold the symbols' anchors
 SHARDS = 64
 NAMES_FILE = "names.marshal"
+MAGIC = b"KWD8"  # then the lengths of the entries' part and of the digests' part (4 bytes each), the two parts
+HEAD = struct.Struct("<4sII")
 
 Stamp = tuple[int, int, int]
 Change = tuple[Digest | None, Digest | None]
@@ -49,7 +56,12 @@ class Entry:
     __slots__ = ("_names", "_payload", "hash", "language", "stamp")
 
     def __init__(
-        self, stamp: Stamp, hash: str | None, language: str, payload: Digest | bytes, names: bytes | None = None
+        self,
+        stamp: Stamp,
+        hash: str | None,
+        language: str,
+        payload: Digest | bytes | _Stored,
+        names: bytes | None = None,
     ) -> None:
         self.stamp = stamp
         self.hash = hash
@@ -63,9 +75,17 @@ class Entry:
 
     @property
     def digest(self) -> Digest:
-        if isinstance(self._payload, bytes):
-            self._payload = from_plain(marshal.loads(self._payload))
-        return self._payload
+        payload = self._read()
+        if isinstance(payload, bytes):
+            payload = self._payload = from_plain(marshal.loads(payload))
+        return payload
+
+    def _read(self) -> Digest | bytes:
+        """The payload, read from its shard file if it is still there."""
+        payload = self._payload
+        if isinstance(payload, _Stored):
+            payload = self._payload = payload.digests.blob(payload.index)
+        return payload
 
     @property
     def names(self) -> FileNames:
@@ -78,12 +98,41 @@ class Entry:
         return names
 
     def encoded(self) -> tuple[bytes, bytes]:
-        """The digest and the names, as saved."""
-        payload, names = self._payload, self._names
+        """The digest and the names, as saved (a digest still in its shard file is read from it now)."""
+        payload, names = self._read(), self._names
         return (
             payload if isinstance(payload, bytes) else marshal.dumps(to_plain(payload)),
             names if isinstance(names, bytes) else marshal.dumps(self.names),
         )
+
+
+class _Stored:
+    """Where an entry's digest is: its place in the digests' part of a shard file."""
+
+    __slots__ = ("digests", "index")
+
+    def __init__(self, digests: _Digests, index: int) -> None:
+        self.digests, self.index = digests, index
+
+
+class _Digests:
+    """The digests' part of one shard file, read on first use; the file must be the one its entries were read
+    from (the store replaces a shard only after every entry of it was read: see `DigestStore.save`)."""
+
+    def __init__(self, path: str, stamp: Stamp, offset: int) -> None:
+        self.path, self.stamp, self.offset = path, stamp, offset
+        self._blobs: list[bytes] | None = None
+
+    def blob(self, index: int) -> bytes:
+        if self._blobs is None:
+            with open(self.path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if (info.st_ino, info.st_mtime_ns, info.st_size) != self.stamp:
+                    raise RuntimeError(f"{self.path} changed during the build")
+                handle.seek(self.offset)
+                self._blobs = marshal.loads(handle.read())
+        blob, self._blobs[index] = self._blobs[index], b""  # each entry asks once and keeps it: not held twice
+        return blob
 
 
 @dataclass
@@ -185,17 +234,21 @@ class DigestStore:
         generations = list(self._generations) if saved and len(self._generations) == SHARDS else [0] * SHARDS
         for number in renamed:
             generations[number] = int.from_bytes(os.urandom(8), "little")
-        shards: dict[int, dict[str, tuple[Stamp, str | None, str, bytes, bytes]]] = {shard: {} for shard in dirty}
+        shards: dict[int, list[tuple[str, Entry]]] = {shard: [] for shard in dirty}
         for rel, e in current.items():
             shard = shards.get(_shard(rel))
             if shard is not None:
-                shard[rel] = (e.stamp, e.hash, e.language, *e.encoded())
+                shard.append((rel, e))
+        encoded = {number: [(rel, e, *e.encoded()) for rel, e in entries] for number, entries in shards.items()}
         os.makedirs(self.path, exist_ok=True)
         if not saved:  # FORMAT 4 kept the whole store in one file beside the folder
             jsonio.remove_file(os.path.join(os.path.dirname(self.path), "digests.marshal"))
-        for number, plain in sorted(shards.items()):
-            data = (FORMAT, RENDER_VERSION, generations[number], plain)
-            jsonio.atomic_write(_shard_path(self.path, number), marshal.dumps(data))
+        for number, rows in sorted(encoded.items()):  # every digest of these shards was read above
+            meta = {rel: (e.stamp, e.hash, e.language, names, n) for n, (rel, e, _blob, names) in enumerate(rows)}
+            head = marshal.dumps((FORMAT, RENDER_VERSION, generations[number], meta))
+            blobs = marshal.dumps([blob for _rel, _e, blob, _names in rows])
+            data = HEAD.pack(MAGIC, len(head), len(blobs)) + head + blobs
+            jsonio.atomic_write(_shard_path(self.path, number), data)
         if index is not None:  # after the shards: it names the generations it was made from
             plain_index = (FORMAT, RENDER_VERSION, generations, index.names, index.counts, index.imported)
             jsonio.atomic_write(os.path.join(self.path, NAMES_FILE), marshal.dumps(plain_index))
@@ -273,20 +326,26 @@ def _shard_path(folder: str, number: int) -> str:
 
 
 def _read_store(folder: str) -> tuple[dict[str, Entry], list[int]]:
-    """Every saved entry, and each shard's generation; nothing at all when a shard is missing or unreadable (then
-    everything is new)."""
+    """Every saved entry (its digest left in its shard file), and each shard's generation; nothing at all when a
+    shard is missing or unreadable (then everything is new)."""
     entries: dict[str, Entry] = {}
     generations: list[int] = []
     for number in range(SHARDS):
+        path = _shard_path(folder, number)
         try:
-            with open(_shard_path(folder, number), "rb") as handle:
-                fmt, render_version, generation, plain = marshal.loads(handle.read())
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                magic, size, rest = HEAD.unpack(handle.read(HEAD.size))
+                if magic != MAGIC or info.st_size != HEAD.size + size + rest:  # an old format, or cut short
+                    return {}, []
+                fmt, render_version, generation, plain = marshal.loads(handle.read(size))
             if fmt != FORMAT or render_version != RENDER_VERSION or not isinstance(plain, dict):
                 return {}, []
             generations.append(generation)
-            for rel, (stamp, hash, language, blob, names) in plain.items():
-                entries[rel] = Entry(tuple(stamp), hash, language, blob, names)
-        except (OSError, ValueError, EOFError, TypeError):
+            digests = _Digests(path, (info.st_ino, info.st_mtime_ns, info.st_size), HEAD.size + size)
+            for rel, (stamp, hash, language, names, index) in plain.items():
+                entries[rel] = Entry(tuple(stamp), hash, language, _Stored(digests, index), names)
+        except (OSError, ValueError, EOFError, TypeError, struct.error):
             return {}, []
     return entries, generations
 

@@ -281,12 +281,14 @@ def test_the_summary_error_count_follows_every_kind_of_change(project: Project) 
         assert (fresh / "symbols.json").read_bytes() == (project.out / "symbols.json").read_bytes()
 
 
-def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(project: Project) -> None:
+def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The digest store is saved by shard (only shards with a changed entry are rewritten), and doit's state of
     an aggregate keeps only the file deps it has now (a build without a snapshot made it depend on every table;
     a trusted build depends on none)."""
     for n in range(40):
-        project.write(f"m{n}.py", f"def f{n}():\n    return {n}\n")
+        project.write(f"d{n % 10}/m{n}.py", f"def f{n}():\n    return {n}\n")
     project.build()
     shards = project.out / ".kwbuild" / "digests"
     before = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
@@ -295,15 +297,27 @@ def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(pr
     manifest = jsonio.loads(state.execute("select task_data from doit where task_id='manifest'").fetchone()[0])
     assert sum(1 for key in manifest if key.endswith(".json")) == 40  # every table, in a build without snapshot
     state.close()
-    project.write("m7.py", "def f7():\n    return 7\n\n\ndef g7():\n    pass\n")
+    project.write("d7/m7.py", "def f7():\n    return 7\n\n\ndef g7():\n    pass\n")
     assert project.build()["tables_written"] == 1
     after = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
-    shard = f"{store._shard('m7.py'):02d}.marshal"
+    shard = f"{store._shard('d7/m7.py'):02d}.marshal"
     assert [name for name in sorted(after) if after[name] != before[name]] == [shard, store.NAMES_FILE]
-    project.write("m7.py", "def f7():\n    return 77\n\n\ndef g7():\n    pass\n")  # the same names
+    read: list[str] = []  # the shard files whose digests' part a build reads
+    blob = store._Digests.blob
+    monkeypatch.setattr(store._Digests, "blob", lambda self, i: read.append(Path(self.path).name) or blob(self, i))
+    project.write("d7/m7.py", "def f7():\n    return 77\n\n\ndef g7():\n    pass\n")  # the same names
     assert project.build()["tables_written"] == 1
     last = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
     assert [name for name in sorted(last) if last[name] != after[name]] == [shard]
+    folder = {f"{store._shard(f'd7/m{n}.py'):02d}.marshal" for n in (7, 17, 27, 37)}  # its folder index's rows
+    assert shard in set(read) <= folder  # no other shard's digests were read (their entries' part only)
+    with open(shards / shard, "r+b") as handle:  # a shard cut short: the store is lost, every table read again
+        handle.truncate(os.path.getsize(shards / shard) - 10)
+    project.write("d7/m7.py", "def f7():\n    return 777\n\n\ndef g7():\n    pass\n")  # its old digest is asked
+    assert project.build()["tables_written"] == 1
+    project.build(out=project.root.parent / "fresh")
+    for name in ("index.json", "symbols.json"):
+        assert (project.out / name).read_bytes() == (project.root.parent / "fresh" / name).read_bytes()
     state = sqlite3.connect(project.out / ".kwbuild" / "doit.sqlite3")
     manifest = jsonio.loads(state.execute("select task_data from doit where task_id='manifest'").fetchone()[0])
     state.close()
