@@ -198,14 +198,15 @@ class TableBuilder:
             return {"written": False}
         old = _read_spliced(path, places) if self.trusted and not view.complete else None
         new = update(old, view.changes) if old is not None else None
-        if old is not None and new is not None:  # `old` holds the bytes on disk: no need to read them again
-            written = new.data != old.data
-            if written:
-                jsonio.atomic_write(path, new.data)
-                self.stats.pages_written += 1
-        else:
+        if old is None or new is None:
             new = build(view.digests)
             written = self._write_page(path, new.data)
+        elif new.data == old.data:  # `old` holds the bytes on disk: compared without reading them again
+            return {"written": False}  # and its places are those recorded
+        else:
+            jsonio.atomic_write(path, new.data)
+            self.stats.pages_written += 1
+            written = True
         _save_places(path, places, new)
         return {"written": written}
 

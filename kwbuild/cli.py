@@ -20,7 +20,6 @@ from typing import Any, NoReturn
 from kwbuild import __version__, commands_read, jsonio
 from kwbuild.errors import EXIT_INTERNAL, EXIT_SOURCE_ERRORS, KwbuildError, UsageError, UserError
 from kwbuild.layout import Layout
-from kwbuild.link import merge_links
 
 
 class _Parser(argparse.ArgumentParser):
@@ -226,6 +225,8 @@ def _linked_table(layout: Layout, rel: str) -> dict[str, Any]:
         links = jsonio.read_json(layout.links_path(rel))
     except FileNotFoundError:
         return table
+    from kwbuild.link import merge_links  # loaded here: `kwbuild build` does not need the linker
+
     return merge_links(table, links)
 
 

@@ -51,9 +51,8 @@ def build_symbol_map(digests: Iterable[Digest]) -> dict[str, Any]:
     """The symbol map `symbols.json`: each name -> every definition (path, module, qualname, kind, line)."""
     names: dict[str, list[dict[str, Any]]] = {}
     for digest in sorted(digests, key=lambda d: d.path):
-        path, module = digest.path, digest.module
         for name, qualname, kind, line, *_rest in sorted(digest.symbols, key=_line_order):
-            entry = {"path": path, "module": module, "qualname": qualname, "kind": kind, "line": line}
+            entry = _definition(digest, qualname, kind, line)
             definitions = names.get(name)
             if definitions is None:
                 names[name] = [entry]

@@ -184,7 +184,7 @@ class PageBuilder:
         if not view.complete and os.path.exists(self.layout.docs_file("keywords.md")):
             changes = ([], [])
             for old, new in view.changes.values():
-                before, after = _keyword_entries(old), _keyword_entries(new)
+                before, after = (set(_keyword_entries_of([d] if d else [], None)) for d in (old, new))
                 changes[0].extend(entry[0] for entry in after - before)
                 changes[1].extend(entry[0] for entry in before - after)
         index = view.names()
@@ -281,13 +281,6 @@ def _keyword_entries_of(digests: list[Digest], names: set[str] | None) -> list[K
         for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
         if names is None or symbol[0] in names
     ]
-
-
-def _keyword_entries(digest: Digest | None) -> set[tuple[str, str, str, int, str]]:
-    """A file's entries in the A-Z index: (name, kind, qualname, line, anchor)."""
-    if digest is None:
-        return set()
-    return {(s[0], s[2], s[1], s[3], a) for s, a in zip(digest.symbols, digest.anchors, strict=True)}
 
 
 MAX_PATCHED = 100  # more changed files than this: the module index is rendered again, not patched

@@ -23,7 +23,6 @@ from typing import Any
 from kwbuild import jsonio
 from kwbuild.errors import UserError
 from kwbuild.layout import Layout
-from kwbuild.link import merge_links
 
 MODES = ("auto", "exact", "prefix", "qualified")
 MAX_QUERY = 256
@@ -177,6 +176,8 @@ def _in_scope(definition: Definition, scope: str, fold: bool) -> bool:
 
 def deps_of(table: Mapping[str, Any], links: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a file imports (each import with its resolution) and which files import it."""
+    from kwbuild.link import merge_links  # loaded here: `kwbuild build` imports this module, not the linker
+
     merged = merge_links(dict(table), dict(links or {}))
     return {
         "path": table["path"],

@@ -142,7 +142,7 @@ class View:
     entries: dict[str, Entry] = field(default_factory=dict)
     changes: dict[str, Change] = field(default_factory=dict)
     complete: bool = False  # True when there was no saved store: every digest counts as changed
-    index_of: Callable[[View], NameIndex] | None = None  # the store's: the name index after these changes
+    index_of: Callable[[View], NameIndex] = lambda view: _index_of(view.entries)  # the store's: after the changes
     _digests: list[Digest] | None = None
     _index: NameIndex | None = None
 
@@ -156,10 +156,7 @@ class View:
     def names(self) -> NameIndex:
         """The tree's name index (after the changes)."""
         if self._index is None:
-            if self.index_of is None:
-                self._index = NameIndex.build(entry.names for entry in self.entries.values())
-            else:
-                self._index = self.index_of(self)
+            self._index = self.index_of(self)
         return self._index
 
     def defining(self, names: set[str]) -> list[Digest]:
@@ -299,14 +296,19 @@ class DigestStore:
     def _index_after(self, view: View) -> NameIndex:
         """The name index after a view's changes: the saved one patched, or one made from every entry."""
         if view.complete:
-            return NameIndex.build(entry.names for entry in view.entries.values())
+            return _index_of(view.entries)
         if self._index is None:
             self._index = _read_index(self.path, self._generations)
             self._index_saved = self._index is not None
             if self._index is None:  # missing, or not made from these shards: made again
-                self._index = NameIndex.build(entry.names for entry in (self._saved or {}).values())
+                self._index = _index_of(self._saved or {})
         changes = view.changes.values()
         return self._index.patched((_file_names(old), _file_names(new)) for old, new in changes)
+
+
+def _index_of(entries: dict[str, Entry]) -> NameIndex:
+    """The name index made from these entries' names (no digest decoded when the names were saved)."""
+    return NameIndex.build(entry.names for entry in entries.values())
 
 
 def _renamed(old: Entry | None, new: Entry | None) -> bool:

@@ -296,11 +296,12 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         yield {"name": None, "doc": "symbol table of each source file"}
         yield from table_tasks(plan, builders)
 
-    def aggregate(name: str, deps: list[str], targets: list[str], action: Callable[..., Any]) -> dict[str, Any]:
+    def aggregate(
+        name: str, deps: list[str], targets: list[str], action: Callable[..., Any], reads_links: bool = False
+    ) -> dict[str, Any]:
         if not plan.trusted:
             return aggregate_task(name, deps, targets, action, rels, versions)
         # trusted: the inputs are unchanged unless this build rewrote one, which `Unchanged` knows without a stat
-        reads_links = name == "imports"
         task = aggregate_task(name, [], targets, action, rels, versions)
         task["task_dep"] = ["table", "links"] if reads_links else ["table"]
         task["uptodate"].append(Unchanged(plan, builders, reads_links))
@@ -322,7 +323,7 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         return aggregate("modules", tables, [docs("modules.md")], builders.pages.build_modules)
 
     def task_imports() -> dict[str, Any]:
-        return aggregate("imports", links, [docs("imports.md")], builders.pages.build_imports)
+        return aggregate("imports", links, [docs("imports.md")], builders.pages.build_imports, reads_links=True)
 
     def task_page() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "keyword and documentation pages of each source file"}

@@ -181,9 +181,7 @@ def _docs(out: Path) -> dict[str, bytes]:
 def test_a_new_name_rewrites_only_its_letter_of_a_split_keyword_index(project: Project, tmp_path: Path) -> None:
     """Above 2,000 definitions the A-Z index is one page per letter: a new name renders its letter's page again,
     and the result equals a fresh build's."""
-    for letter in "abcdefgh":
-        body = "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300))
-        project.write(f"pkg/{letter}.py", body)
+    _write_letters(project)
     project.build()
     docs = project.out / "docs"
     letters = {p.name: os.stat(p).st_ino for p in docs.glob("keywords-*.md")}
@@ -204,6 +202,12 @@ def test_a_new_name_rewrites_only_its_letter_of_a_split_keyword_index(project: P
     fresh = tmp_path / "fresh"
     project.build(out=fresh)
     assert _docs(project.out) == _docs(fresh)
+
+
+def _write_letters(project: Project) -> None:
+    """`pkg/a.py` ... `pkg/h.py`, 300 functions each (`a0` ... `h299`): 2,400 definitions, an index split by letter."""
+    for letter in "abcdefgh":
+        project.write(f"pkg/{letter}.py", "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300)))
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
@@ -260,8 +264,7 @@ def test_a_new_name_rewrites_only_its_small_page_and_the_index_pages_above(
     """A letter above PAGE_LIMIT definitions is split by the next characters: a new name rewrites its own small
     page and the index pages above it, nothing else, and the result equals a fresh build's."""
     monkeypatch.setattr(keyword_index, "PAGE_LIMIT", 100)
-    for letter in "abcdefgh":
-        project.write(f"pkg/{letter}.py", "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300)))
+    _write_letters(project)
     project.build()
     docs = project.out / "docs"
     before = {p.name: os.stat(p).st_ino for p in docs.glob("keywords*.md")}
@@ -286,8 +289,7 @@ def test_keyword_pages_are_right_after_a_build_killed_before_it_saved_the_digest
     """A build killed after the A-Z index but before the digest store was saved leaves pages of a state the
     store does not know; the next build, with another change, must still give a fresh build's pages."""
     monkeypatch.setattr(keyword_index, "PAGE_LIMIT", 100)
-    for letter in "abcdefgh":
-        project.write(f"pkg/{letter}.py", "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300)))
+    _write_letters(project)
     project.build()
     state = project.out / ".kwbuild"
     shutil.copytree(state / "digests", tmp_path / "digests-a")
@@ -313,8 +315,7 @@ def test_a_name_index_left_behind_by_a_killed_save_is_made_again(
     the names of before. The next build must see it is not that of the shards (both the A-Z layout and the links
     read it) and give a fresh build's outputs."""
     monkeypatch.setattr(keyword_index, "PAGE_LIMIT", 100)
-    for letter in "abcdefgh":
-        project.write(f"pkg/{letter}.py", "".join(f"def {letter}{i}():\n    pass\n\n" for i in range(300)))
+    _write_letters(project)
     project.write("pkg/__init__.py", "")
     project.write("app.py", "import os\n")
     project.build()
