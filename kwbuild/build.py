@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kwbuild import jsonio
+from kwbuild.cache import content_cache
 from kwbuild.config import BuildConfig
 from kwbuild.errors import UserError
 from kwbuild.jobs import BuildStats
@@ -40,6 +41,7 @@ log = logging.getLogger("kwbuild")
 
 if TYPE_CHECKING:
     from kwbuild.builder import TableBuilder
+    from kwbuild.prefetch import ForkedPrefetcher
 
 
 @dataclass
@@ -83,14 +85,20 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
                 _save_snapshot(plan, set(), finished_ns=plan.snapshot.finished_ns)
             succeeded = True
             return BuildResult(plan, BuildStats(), 0, time.perf_counter() - started)
-        from kwbuild.tasks import make_builders, run_doit
+        early = _early_tables(plan)  # started before doit is imported, to overlap its start
+        try:
+            from kwbuild.tasks import make_builders, run_doit
 
-        _check_doit_db(config.layout)
-        builders = make_builders(config)
-        if plan.trusted:
-            builders.tables.store.suspects = builders.pages.unsure = plan.candidates
-            builders.tables.trusted = True
-        exit_code = run_doit(plan, builders, reporter)
+            _check_doit_db(config.layout)
+            builders = make_builders(config)
+            if plan.trusted:
+                builders.tables.store.suspects = builders.pages.unsure = plan.candidates
+                builders.tables.trusted = True
+        except BaseException:
+            if early is not None:
+                early.terminate()
+            raise
+        exit_code = run_doit(plan, builders, reporter, early)
         _remove_stale_outputs(plan, builders.tables)
         plan.errors = _files_with_errors(plan, builders.tables)
         if exit_code == 0:
@@ -105,6 +113,23 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
             jsonio.remove_file(config.layout.running)
         os.close(lock)
     return BuildResult(plan, builders.tables.stats, exit_code, time.perf_counter() - started)
+
+
+def _early_tables(plan: Plan) -> ForkedPrefetcher[Any, Any] | None:
+    """A build with a few candidates (an edit: too few for a pool) starts their table jobs in a forked child
+    before doit is even imported, so that parsing a large file overlaps loading the task graph instead of
+    following it (torch's `_inductor/ir.py`: ~0.15 s of parsing). None on one core, on Dask, and when the plan
+    has no candidate or enough for the pool."""
+    config = plan.config
+    if config.jobs < 2 or config.executor == "dask" or plan.candidates is None or not hasattr(os, "fork"):
+        return None
+    from kwbuild.prefetch import MIN_JOBS_FOR_POOL, ForkedPrefetcher
+
+    if not 0 < len(plan.candidates) < MIN_JOBS_FOR_POOL:
+        return None
+    from kwbuild.builder import build_table_files
+
+    return ForkedPrefetcher(plan.candidate_jobs(), build_table_files, content_cache(config))
 
 
 GLOBAL_PAGE_SETS = ("keywords", "imports")  # pages in parts: a lost part is rebuilt by rebuilding the set
@@ -187,7 +212,8 @@ def _record_usage(plan: Plan, tables: TableBuilder) -> None:
     if not (stats.parsed or stats.tables_written or stats.tables_removed):
         return  # the same tables as the last build: the same entries
     view = tables.view(plan.rels)
-    keys = [cache_key(digest, language, EXTRACTORS[language].VERSION) for digest, language in view.content_keys()]
+    tails = {name: cache_key("", name, extractor.VERSION) for name, extractor in EXTRACTORS.items()}
+    keys = [digest + tails[language] for digest, language in view.content_keys()]  # cache_key of each, 5x faster
     counts = {"parsed": stats.parsed, "cache_hits": stats.cache_hits, "files": len(plan.rels)}
     record_usage(plan.config.cache, keys, counts)
 

@@ -22,6 +22,8 @@ from kwbuild.model import SCHEMA_VERSION, Table
 if TYPE_CHECKING:
     import diskcache
 
+    from kwbuild.config import BuildConfig
+
 log = logging.getLogger("kwbuild")
 
 DEFAULT_SIZE_LIMIT = 8 * 2**30
@@ -46,6 +48,16 @@ def default_cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "kwbuild"
+
+
+def content_cache(config: BuildConfig) -> ContentCache:
+    """The build's content cache: the local one, behind a remote one when `--remote-cache` is given."""
+    local = ContentCache(config.cache)
+    if config.remote_cache is None:
+        return local
+    from kwbuild.remote import RemoteCache
+
+    return RemoteCache(local, config.remote_cache, push=config.remote_push, token=config.remote_token)
 
 
 class ContentCache:

@@ -60,6 +60,10 @@ class Plan:
             str(config.root), rel, self.modules[rel], language, table, config.max_file_size, config.recompute
         )
 
+    def candidate_jobs(self) -> list[FileJob]:
+        """The table jobs of the files whose task may be stale, in the order doit runs them."""
+        return [self.job(s.rel, s.language) for s in self.discovery.sources if self.is_candidate(s.rel)]
+
     def is_candidate(self, rel: str) -> bool:
         return self.candidates is None or rel in self.candidates
 

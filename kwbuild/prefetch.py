@@ -7,11 +7,18 @@ cores, in the order doit will ask for them. A task whose job was prefetched just
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import multiprocessing
 import multiprocessing.pool
+import os
+import pickle
+import signal
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
+
+log = logging.getLogger("kwbuild")
 
 MIN_JOBS_FOR_POOL = 24
 """Below this many jobs, starting a pool costs more than it saves."""
@@ -103,6 +110,87 @@ class Prefetcher(Generic[JobT, OutcomeT]):
         for outcome in outcomes:
             self._receive_one(outcome)
             self._done[outcome.rel] = outcome
+
+
+class ForkedPrefetcher(Generic[JobT, OutcomeT]):
+    """Runs a few jobs in one forked child while this process goes on: too few jobs for a pool (an edit of one
+    file), but their work (parsing a large file) then overlaps the start of the task graph (importing doit,
+    loading the tasks) instead of following it. Same interface as `Prefetcher`.
+
+    The child sends its outcomes, pickled, through a pipe and exits. A child that fails or dies sends nothing:
+    every job is then run in process by its task, as without a prefetcher."""
+
+    def __init__(
+        self, jobs: Sequence[JobT], work: Work, context: Any, receive: Callable[[OutcomeT], None] | None = None
+    ) -> None:
+        """`receive`: called with each outcome when they arrive; may be set after the start."""
+        self.receive = receive
+        self._waiting = {job.rel for job in jobs}
+        self._done: dict[str, OutcomeT] | None = None
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read)
+            _run_forked(list(jobs), work, context, write)
+        os.close(write)
+        self._pid, self._read = pid, read
+
+    def take(self, rel: str) -> OutcomeT | None:
+        """The outcome of `rel`'s job (waiting for the child), or None when the child did not give it."""
+        if rel not in self._waiting:
+            return None
+        self._waiting.discard(rel)
+        return self._collect().pop(rel, None)
+
+    def close(self) -> None:
+        """Wait for the child and record every outcome (those of tasks found up to date included)."""
+        self._collect()
+
+    def terminate(self) -> None:
+        if self._done is None:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._done = {}
+            self._reap()
+
+    def _collect(self) -> dict[str, OutcomeT]:
+        if self._done is not None:
+            return self._done
+        chunks = []
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self._read, 1 << 20):
+                chunks.append(chunk)
+        status = self._reap()
+        outcomes: list[OutcomeT] = []
+        if status == 0:
+            with contextlib.suppress(pickle.UnpicklingError, EOFError, ValueError):
+                outcomes = pickle.loads(b"".join(chunks))
+        else:
+            log.warning("a table job's process ended with status %s; its files are built in this process", status)
+        self._done = {}
+        for outcome in outcomes:
+            if self.receive is not None:
+                self.receive(outcome)
+            self._done[outcome.rel] = outcome
+        return self._done
+
+    def _reap(self) -> int:
+        with contextlib.suppress(OSError):
+            os.close(self._read)
+        try:
+            return os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
+        except ChildProcessError:
+            return -1
+
+
+def _run_forked(jobs: list[Any], work: Work, context: Any, write: int) -> NoReturn:
+    status = 1
+    with contextlib.suppress(BaseException):  # whatever happens here, the parent runs the jobs itself
+        view = memoryview(pickle.dumps(work(jobs, context), protocol=pickle.HIGHEST_PROTOCOL))
+        while view:
+            view = view[os.write(write, view) :]
+        status = 0
+    os._exit(status)
 
 
 def _chunks(jobs: Sequence[Any], workers: int) -> Iterator[list[Any]]:

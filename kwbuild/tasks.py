@@ -33,14 +33,14 @@ from doit.dependency import FileChangedChecker
 from doit.doit_cmd import DoitMain
 
 from kwbuild.builder import TableBuilder, build_table_files
-from kwbuild.cache import ContentCache
+from kwbuild.cache import content_cache
 from kwbuild.config import BuildConfig
 from kwbuild.discover import README_NAMES
 from kwbuild.errors import BuildFailed
 from kwbuild.extract import versions_key
 from kwbuild.pages import PageBuilder, render_file_pages
 from kwbuild.plan import Plan, build_versions, stale_folders, stale_pages
-from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher, start_pool
+from kwbuild.prefetch import MIN_JOBS_FOR_POOL, ForkedPrefetcher, Prefetcher, start_pool
 from kwbuild.render.context import PageContext
 from kwbuild.render.markdown import folder_page
 
@@ -150,16 +150,6 @@ def make_builders(config: BuildConfig) -> Builders:
     tables = TableBuilder(layout, content_cache(config))
     ctx = PageContext(source_url=config.source_url, include_source=config.include_source, source_text=None)
     return Builders(tables, PageBuilder(layout, str(config.root), tables.view, tables.stats, ctx))
-
-
-def content_cache(config: BuildConfig) -> ContentCache:
-    """The build's content cache: the local one, behind a remote one when `--remote-cache` is given."""
-    local = ContentCache(config.cache)
-    if config.remote_cache is None:
-        return local
-    from kwbuild.remote import RemoteCache
-
-    return RemoteCache(local, config.remote_cache, push=config.remote_push, token=config.remote_token)
 
 
 # --- task definitions --------------------------------------------------------------------------------------------
@@ -405,11 +395,15 @@ class _Freshen:
 # --- running doit ------------------------------------------------------------------------------------------------
 
 
-def run_doit(plan: Plan, builders: Builders, reporter: Any) -> int:
-    """Run doit over the plan's tasks, with the pools that prefetch their heavy part; doit's exit code."""
+def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetcher[Any, Any] | None = None) -> int:
+    """Run doit over the plan's tasks, with the pools that prefetch their heavy part; doit's exit code.
+
+    `early`: the table jobs, already started by `early_tables` (which then owns them)."""
     tables = builders.tables
-    jobs = [plan.job(s.rel, s.language) for s in plan.discovery.sources if plan.is_candidate(s.rel)]
-    if plan.config.executor == "dask" and jobs:
+    jobs = [] if early is not None else plan.candidate_jobs()
+    if early is not None:
+        tables.prefetcher, early.receive = early, tables.stats.record
+    elif plan.config.executor == "dask" and jobs:
         from kwbuild.distributed import DaskPrefetcher
 
         tables.prefetcher = DaskPrefetcher(jobs, tables.cache, plan.config, tables.stats.record)

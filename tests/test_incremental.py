@@ -302,15 +302,18 @@ def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(
     after = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
     shard = f"{store._shard('d7/m7.py'):02d}.marshal"
     assert [name for name in sorted(after) if after[name] != before[name]] == [shard, store.NAMES_FILE]
-    read: list[str] = []  # the shard files whose digests' part a build reads
+    read: list[str] = []  # the shard file of each digest a build reads from a shard
     blob = store._Digests.blob
-    monkeypatch.setattr(store._Digests, "blob", lambda self, i: read.append(Path(self.path).name) or blob(self, i))
+    monkeypatch.setattr(
+        store._Digests, "blob", lambda self, at, n: read.append(Path(self.path).name) or blob(self, at, n)
+    )
     project.write("d7/m7.py", "def f7():\n    return 77\n\n\ndef g7():\n    pass\n")  # the same names
     assert project.build()["tables_written"] == 1
     last = {p.name: p.stat().st_mtime_ns for p in shards.iterdir()}
     assert [name for name in sorted(last) if last[name] != after[name]] == [shard]
     folder = {f"{store._shard(f'd7/m{n}.py'):02d}.marshal" for n in (7, 17, 27, 37)}  # its folder index's rows
     assert shard in set(read) <= folder  # no other shard's digests were read (their entries' part only)
+    assert len(read) <= 4  # and of those, only the edited file's old digest and the rows of its folder's others
     with open(shards / shard, "r+b") as handle:  # a shard cut short: the store is lost, every table read again
         handle.truncate(os.path.getsize(shards / shard) - 10)
     project.write("d7/m7.py", "def f7():\n    return 777\n\n\ndef g7():\n    pass\n")  # its old digest is asked
@@ -352,3 +355,22 @@ def test_the_import_cross_reference_follows_import_edits_and_only_them(
     tree.build(out=fresh)
     assert xref.read_bytes() == (fresh / "docs" / "imports.md").read_bytes()
     assert "`script.py`\n\n- Imports from the tree (0): none" in xref.read_text()
+
+
+def test_the_digest_store_saved_after_edits_holds_each_table_once_in_its_shard(project: Project) -> None:
+    """A save rewrites only the shards of the entries that moved, from each shard's saved paths: files added,
+    removed and edited between builds land in (or leave) the right shard, in path order."""
+    for n in range(40):
+        project.write(f"d{n % 10}/m{n}.py", f"def f{n}():\n    return {n}\n")
+    project.build()
+    for n in (3, 14):
+        (project.root / f"d{n % 10}/m{n}.py").unlink()
+    for n in (40, 41, 52):
+        project.write(f"d{n % 10}/m{n}.py", f"def f{n}():\n    return {n}\n")
+    project.write("d7/m7.py", "def f7():\n    return 7\n\n\ndef g7():\n    pass\n")
+    project.build()
+    entries, _generations, members = store._read_store(str(project.out / ".kwbuild" / "digests"))
+    rels = sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*.py"))
+    assert sorted(entries) == rels
+    assert members == [[rel for rel in rels if store._shard(rel) == number] for number in range(store.SHARDS)]
+    assert entries["d7/m7.py"].names[0] == ("f7", "g7")

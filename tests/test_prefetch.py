@@ -1,0 +1,104 @@
+"""The early table jobs of an edit build: run in a forked child while doit starts, or in process when the child
+fails; either way the outputs are those of a build on one core."""
+
+from __future__ import annotations
+
+import filecmp
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kwbuild.extract import python as python_extractor
+from tests.conftest import Project
+
+FILES = {
+    "pkg/__init__.py": '"""The package."""\nfrom .core import Engine\n',
+    "pkg/core.py": "class Engine:\n    def run(self, n):\n        return n + 1\n",
+    "pkg/util.py": "import os\n\n\ndef tool(x):\n    return x\n",
+}
+EDITED = "class Engine:\n    def run(self, n):\n        return n + 2\n\n\ndef added():\n    pass\n"
+
+
+@pytest.fixture
+def tree(project: Project) -> Project:
+    for rel, text in FILES.items():
+        project.write(rel, text)
+    return project
+
+
+def _record_extractions(monkeypatch: pytest.MonkeyPatch, log: Path, child_exit: int | None = None) -> None:
+    """Each Python extraction appends its process id to `log`; with `child_exit`, a process other than this
+    one dies with that status instead of extracting."""
+    parent, extract = os.getpid(), python_extractor.extract
+
+    def recording(data: bytes) -> dict[str, Any]:
+        if child_exit is not None and os.getpid() != parent:
+            os._exit(child_exit)
+        with open(log, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return extract(data)
+
+    monkeypatch.setattr(python_extractor, "extract", recording)
+
+
+def _same_outputs(left: Path, right: Path) -> None:
+    compared = filecmp.dircmp(left, right, ignore=[".kwbuild", "CHANGES.md", "changes.json"])
+    stack = [compared]
+    while stack:
+        level = stack.pop()
+        assert not (level.left_only or level.right_only or level.diff_files or level.funny_files), level.report()
+        stack.extend(level.subdirs.values())
+
+
+def _serial_build_of_the_same_tree(tree: Project, tmp_path: Path) -> Path:
+    out = tmp_path / "serial"
+    tree.cache, cache = tmp_path / "cache-serial", tree.cache
+    tree.build("-j", "1", out=out)
+    tree.cache = cache
+    return out
+
+
+def test_an_edit_on_two_cores_is_parsed_in_a_child_before_doit_runs(
+    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree.build("-j", "2")
+    extractions = tmp_path / "extractions.log"
+    _record_extractions(monkeypatch, extractions)
+    tree.write("pkg/core.py", EDITED)
+    summary = tree.build("-j", "2")
+    assert (summary["parsed"], summary["tables_written"]) == (1, 1)
+    pids = extractions.read_text().split()
+    assert len(pids) == 1 and int(pids[0]) != os.getpid()  # parsed once, in another process
+    assert [s["name"] for s in tree.table("pkg/core.py")["symbols"]][-1] == "added"
+    _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
+
+
+def test_on_one_core_an_edit_is_parsed_in_process(
+    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree.build("-j", "1")
+    extractions = tmp_path / "extractions.log"
+    _record_extractions(monkeypatch, extractions)
+    tree.write("pkg/core.py", EDITED)
+    assert tree.build("-j", "1")["parsed"] == 1
+    assert extractions.read_text().split() == [str(os.getpid())]
+
+
+def test_a_child_that_dies_leaves_its_jobs_to_the_build(
+    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree.build("-j", "2")
+    extractions = tmp_path / "extractions.log"
+    _record_extractions(monkeypatch, extractions, child_exit=7)
+    tree.write("pkg/core.py", EDITED)
+    with caplog.at_level(logging.WARNING, logger="kwbuild"):
+        summary = tree.build("-j", "2")
+    assert (summary["parsed"], summary["tables_written"]) == (1, 1)
+    assert extractions.read_text().split() == [str(os.getpid())]  # the child died; the task parsed the file
+    assert "status 7" in caplog.text
+    monkeypatch.undo()
+    _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
+    assert tree.build("-j", "2")["parsed"] == 0  # and the next build has nothing to do
