@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kwbuild import jsonio
-from kwbuild.aggregate_files import manifest_file, patch_manifest, patch_symbol_map, symbol_map_file
+from kwbuild.aggregate_files import definitions, manifest_file, patch_manifest, patch_symbol_map, symbol_map_file
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.changes import change_report, render_changes
 from kwbuild.digest import Digest
@@ -175,10 +175,17 @@ class TableBuilder:
         )
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
-        """doit action of the symbol map task (`symbols.json`)."""
+        """doit action of the symbol map task (`symbols.json`). The file it makes then tells the view which
+        files define a name (the A-Z index asks, for the names of the pages it renders)."""
         layout = self.layout
         return self._aggregate_file(
-            rels, layout.symbol_map, layout.symbol_places, symbol_map_part, symbol_map_file, patch_symbol_map
+            rels,
+            layout.symbol_map,
+            layout.symbol_places,
+            symbol_map_part,
+            symbol_map_file,
+            patch_symbol_map,
+            lambda view, made: setattr(view, "definers", lambda name: _defining_paths(made, name)),
         )
 
     def _aggregate_file(
@@ -189,6 +196,7 @@ class TableBuilder:
         part: Callable[[Digest], object],
         build: Callable[[list[Digest]], Spliced],
         update: Callable[[Spliced, dict[str, Change]], Spliced | None],
+        made: Callable[[View, Spliced], None] | None = None,
     ) -> dict[str, Any]:
         """An aggregate JSON file: kept when `part` of every changed digest is equal; in a trusted build the changes
         are spliced into the file on disk (the one they were made since; see `kwbuild.spliced`); else it is built
@@ -202,12 +210,16 @@ class TableBuilder:
             new = build(view.digests)
             written = self._write_page(path, new.data)
         elif new.data == old.data:  # `old` holds the bytes on disk: compared without reading them again
+            if made is not None:
+                made(view, new)
             return {"written": False}  # and its places are those recorded
         else:
             jsonio.atomic_write(path, new.data)
             self.stats.pages_written += 1
             written = True
         _save_places(path, places, new)
+        if made is not None:
+            made(view, new)
         return {"written": written}
 
     def state_is_saved(self) -> bool:
@@ -236,6 +248,10 @@ class TableBuilder:
             self.store.forget(self.stats.written)
             self.stats.written.clear()
         return self.store.view(rels)
+
+
+def _defining_paths(symbol_map: Spliced, name: str) -> list[str]:
+    return [definition["path"] for definition in definitions(symbol_map, name) or ()]
 
 
 def _read_spliced(path: str, places: str) -> Spliced | None:

@@ -33,7 +33,7 @@ import marshal
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kwbuild import jsonio
@@ -150,6 +150,7 @@ class View:
     changes: dict[str, Change] = field(default_factory=dict)
     complete: bool = False  # True when there was no saved store: every digest counts as changed
     index_of: Callable[[View], NameIndex] = lambda view: _index_of(view.entries)  # the store's: after the changes
+    definers: Callable[[str], Iterable[str]] | None = None  # the paths defining a name, when this build knows them
     _digests: list[Digest] | None = None
     _index: NameIndex | None = None
 
@@ -167,7 +168,12 @@ class View:
         return self._index
 
     def defining(self, names: set[str]) -> list[Digest]:
-        """The digests of the files that define one of these names (in the order of `digests`)."""
+        """The digests of the files that define one of these names (in the order of `digests`): from `definers`
+        when set (the symbol map this build made: a few lookups), else from every entry's names (on torch,
+        11,771 decodings: ~90 ms)."""
+        if self.definers is not None:
+            paths = {path for name in names for path in self.definers(name)}
+            return [entry.digest for rel, entry in self.entries.items() if rel in paths]
         return [entry.digest for entry in self.entries.values() if not names.isdisjoint(entry.names[0])]
 
     def digest(self, rel: str) -> Digest | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kwbuild import store
 from kwbuild.render import keyword_index
 from tests.conftest import Project
 from tests.linkcheck import check_links
@@ -202,6 +203,24 @@ def test_a_new_name_rewrites_only_its_letter_of_a_split_keyword_index(project: P
     fresh = tmp_path / "fresh"
     project.build(out=fresh)
     assert _docs(project.out) == _docs(fresh)
+
+
+def test_the_keyword_pages_of_an_edit_find_their_files_in_the_symbol_map(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An added name renders its letter's page from the files that define the page's names, found in the symbol
+    map the build just patched, not by reading the names of every file of the tree."""
+    _write_letters(project)
+    for n in range(40):
+        project.write(f"other/m{n}.py", f"def other{n}():\n    pass\n")
+    project.build()
+    read: list[int] = []
+    names = store.Entry.names
+    monkeypatch.setattr(store.Entry, "names", property(lambda entry: read.append(1) or names.fget(entry)))
+    project.write("pkg/c.py", (project.root / "pkg/c.py").read_text() + "def c_added():\n    pass\n")
+    project.build()
+    assert "c_added" in (project.out / "docs" / "keywords-c.md").read_text()
+    assert len(read) < 10  # the edited file's, before and after; not the 48 files' names
 
 
 def _write_letters(project: Project) -> None:
