@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import marshal
+import mmap
 import os
 import traceback
 from collections.abc import Callable
@@ -209,12 +210,12 @@ class TableBuilder:
         if old is None or new is None:
             new = build(view.digests)
             written = self._write_page(path, new.data)
-        elif new.data == old.data:  # `old` holds the bytes on disk: compared without reading them again
+        elif new.unchanged:  # the patch gave the bytes on disk back
             if made is not None:
                 made(view, new)
             return {"written": False}  # and its places are those recorded
         else:
-            jsonio.atomic_write(path, new.data)
+            jsonio.atomic_write_parts(path, new.parts)
             self.stats.pages_written += 1
             written = True
         _save_places(path, places, new)
@@ -263,7 +264,8 @@ def _read_spliced(path: str, places: str) -> Spliced | None:
             info = os.fstat(handle.fileno())
             if fmt != PLACES_FORMAT or stamp != [info.st_ino, info.st_mtime_ns, info.st_size]:
                 return None
-            return Spliced(handle.read(), keys, ends, head)
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # pages read only where asked
+            return Spliced([data], keys, ends, head)
     except (OSError, ValueError, EOFError, TypeError):
         return None
 

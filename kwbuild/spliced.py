@@ -9,29 +9,67 @@ puts in the changed items, and shifts the places of the items after each change.
 from __future__ import annotations
 
 import bisect
+import itertools
+import mmap
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+Buffer = bytes | memoryview | mmap.mmap
 
 
-@dataclass
 class Spliced:
-    """A file's bytes, its items' keys in order, where each item ends, and how long its head is."""
+    """A file's bytes, its items' keys in order, where each item ends, and how long its head is.
 
-    data: bytes
-    keys: list[str]
-    ends: list[int]  # ends[i]: the offset just after the item of keys[i]
-    head: int
+    The bytes are kept in parts (a patch's runs of the old file's bytes and its new items), joined only when
+    `data` is asked: a patched file is written part by part (`jsonio.atomic_write_parts`), so the runs it copies
+    from the old file (read through `mmap`) never pass through this process's memory."""
+
+    def __init__(
+        self, parts: list[Buffer], keys: list[str], ends: list[int], head: int, unchanged: bool = False
+    ) -> None:
+        self.parts, self.keys, self.ends, self.head = parts, keys, ends, head
+        self.unchanged = unchanged  # made by a patch that changed no byte of the file
+        self._starts: list[int] | None = None
+
+    @property
+    def data(self) -> bytes:
+        if len(self.parts) != 1 or not isinstance(self.parts[0], bytes):
+            self.parts, self._starts = [b"".join(self.parts)], None
+        data = self.parts[0]
+        assert isinstance(data, bytes)
+        return data
+
+    @property
+    def size(self) -> int:
+        return self._offsets()[-1]
 
     def item(self, key: str) -> bytes | None:
         """The bytes of one item, or None when there is no item with this key."""
         index = bisect.bisect_left(self.keys, key)
         if index == len(self.keys) or self.keys[index] != key:
             return None
-        return self.data[self._start(index) : self.ends[index]]
+        return b"".join(self.views(self._start(index), self.ends[index]))
 
     @property
     def tail(self) -> bytes:
-        return self.data[self.ends[-1] if self.ends else self.head :]
+        return b"".join(self.views(self.ends[-1] if self.ends else self.head, self.size))
+
+    def views(self, start: int, end: int) -> list[memoryview]:
+        """The bytes from `start` to `end`, as views of the parts they lie in."""
+        starts, found = self._offsets(), []
+        index = max(0, bisect.bisect_right(starts, start) - 1)
+        while start < end and index < len(self.parts):
+            offset = start - starts[index]
+            piece = memoryview(self.parts[index])[offset : offset + end - start]
+            found.append(piece)
+            start += len(piece)
+            index += 1
+        return found
+
+    def _offsets(self) -> list[int]:
+        """Where each part starts, then the size."""
+        if self._starts is None:
+            self._starts = list(itertools.accumulate((len(memoryview(part)) for part in self.parts), initial=0))
+        return self._starts
 
     def _start(self, index: int) -> int:
         return self.ends[index - 1] + 1 if index else self.head
@@ -48,23 +86,28 @@ def assemble(head: bytes, items: Iterable[tuple[str, bytes]], tail: bytes) -> Sp
 def patch(old: Spliced, changed: Mapping[str, bytes | None], head: bytes, tail: bytes) -> Spliced:
     """`old` with these items replaced, added, or removed (None), and a new head and tail."""
     out = _Writer(head)
+    unchanged = head == b"".join(old.views(0, old.head)) and tail == old.tail
     position = 0  # the next of old's items not yet copied
     for key in sorted(changed):
         index = bisect.bisect_left(old.keys, key, position)
         out.copy(old, position, index)
-        position = index + (index < len(old.keys) and old.keys[index] == key)
+        found = index < len(old.keys) and old.keys[index] == key
         item = changed[key]
+        unchanged = unchanged and (b"".join(old.views(old._start(index), old.ends[index])) if found else None) == item
+        position = index + found
         if item is not None:
             out.add(key, item)
     out.copy(old, position, len(old.keys))
-    return out.finish(tail)
+    new = out.finish(tail)
+    new.unchanged = unchanged
+    return new
 
 
 class _Writer:
     """The parts of a new file, with the running length that places each item."""
 
     def __init__(self, head: bytes) -> None:
-        self.parts: list[bytes | memoryview] = [head]
+        self.parts: list[Buffer] = [head]
         self.head = self.length = len(head)
         self.keys: list[str] = []
         self.ends: list[int] = []
@@ -76,7 +119,7 @@ class _Writer:
         self._comma()
         start, end = old._start(first), old.ends[last - 1]
         shift = self.length - start
-        self.parts.append(memoryview(old.data)[start:end])  # joined once, in `finish`
+        self.parts += old.views(start, end)  # views of old's bytes: never copied here
         self.length += end - start
         self.keys += old.keys[first:last]
         self.ends += [offset + shift for offset in old.ends[first:last]]
@@ -90,7 +133,7 @@ class _Writer:
 
     def finish(self, tail: bytes) -> Spliced:
         self.parts.append(tail)
-        return Spliced(b"".join(self.parts), self.keys, self.ends, self.head)
+        return Spliced(self.parts, self.keys, self.ends, self.head)
 
     def _comma(self) -> None:
         if self.keys:

@@ -3,6 +3,9 @@ gives the bytes of the whole value dumped."""
 
 from __future__ import annotations
 
+import mmap
+from pathlib import Path
+
 import hypothesis
 from hypothesis import strategies as st
 
@@ -23,8 +26,27 @@ def test_a_patch_equals_the_file_assembled_whole(before: dict[str, bytes], chang
     after = {key: item for key, item in {**before, **changed}.items() if item is not None}
     new = spliced.patch(old, changed, b"[H", b"T]")
     whole = spliced.assemble(b"[H", sorted(after.items()), b"T]")
+    assert all(new.item(key) == item for key, item in after.items())  # read across the patch's parts
     assert (new.data, new.keys, new.ends, new.head) == (whole.data, whole.keys, whole.ends, whole.head)
     assert new.tail == b"T]" and new.item("not a key") is None
+    same = spliced.patch(old, changed, b"[HEAD", b"TAIL]")
+    assert same.unchanged == (same.data == old.data)
+
+
+def test_a_patch_is_written_from_its_parts_and_the_mapped_old_file(tmp_path: Path) -> None:
+    """The parts of a patched file (views of the old file, mapped, and new items; more than one `writev` takes)
+    are written end to end: the file holds the patch's bytes."""
+    items = sorted((f"k{n:05d}", b"%d" % n) for n in range(3000))
+    path = tmp_path / "file.json"
+    path.write_bytes(spliced.assemble(b"[", items, b"]").data)
+    whole = spliced.assemble(b"[", items, b"]")
+    with open(path, "rb") as handle:
+        old = spliced.Spliced([mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)], whole.keys, whole.ends, 1)
+    changed: dict[str, bytes | None] = {key: b"x" * (n % 3) or None for n, (key, _) in enumerate(items[::2])}
+    new = spliced.patch(old, changed, b"[", b"]")
+    assert len(new.parts) > 1024 and not new.unchanged
+    jsonio.atomic_write_parts(path, new.parts)
+    assert path.read_bytes() == new.data == spliced.patch(whole, changed, b"[", b"]").data
 
 
 def _digest(path: str, names: list[str], errors: int) -> Digest:
