@@ -296,7 +296,15 @@ def _remove_empty_folders(top: str) -> None:
 
 
 def _save_snapshot(plan: Plan, vanished: set[str], finished_ns: int | None = None) -> None:
-    files = {s.rel: (s.mtime_ns, s.size, plan.modules[s.rel]) for s in plan.discovery.sources if s.rel not in vanished}
+    previous, sources, modules = plan.snapshot, plan.discovery.sources, plan.modules
+    if previous is not None and plan.candidates is not None and not (vanished or plan.added or plan.removed):
+        # the same files: only those whose stat moved (candidates, and touched files) change their entry
+        files, moved = dict(previous.files), plan.candidates.union(plan.restated)
+        for source in sources:
+            if source.rel in moved:
+                files[source.rel] = (source.mtime_ns, source.size, modules[source.rel])
+    else:
+        files = {s.rel: (s.mtime_ns, s.size, modules[s.rel]) for s in sources if s.rel not in vanished}
     stamps = output_stamps(plan.config.layout, plan.folders)
     readmes = plan.discovery.readmes
     finished = time.time_ns() if finished_ns is None else finished_ns
