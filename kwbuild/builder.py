@@ -160,6 +160,8 @@ class TableBuilder:
 
     def build_table(self, job: FileJob) -> dict[str, Any]:
         """doit action of one table task."""
+        if self.prefetcher is not None:
+            self.store.load()  # while the prefetcher's processes work: the aggregates read it next
         outcome = self.prefetcher.take(job.rel) if self.prefetcher is not None else None
         if outcome is None:
             pending: list[tuple[str, bytes]] = []

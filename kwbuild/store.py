@@ -289,10 +289,15 @@ class DigestStore:
             members[_shard(rel)].add(rel)
         return {number: [(r, current[r]) for r in sorted(rels) if r in current] for number, rels in members.items()}
 
-    def _refresh(self, rels: list[str]) -> View:
+    def load(self) -> None:
+        """Read the saved entries now (a build does it while a prefetcher's processes make its tables)."""
         if self._saved is None:
             self._saved, self._generations, self._members = _read_store(self.path)
+
+    def _refresh(self, rels: list[str]) -> View:
+        self.load()
         saved = self._saved
+        assert saved is not None
         view = View(complete=not saved, index_of=self._index_after)
         current: dict[str, Entry] = {}
         for rel in rels:
