@@ -12,6 +12,7 @@ import logging
 import marshal
 import mmap
 import os
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -151,11 +152,13 @@ class TableBuilder:
         self.stats = BuildStats()
         self.store = DigestStore(layout.digests, layout.table_path)
         self.prefetcher: Any = None  # a kwbuild.prefetch.Prefetcher while one runs
+        self._writing: list[tuple[threading.Thread, list[BaseException]]] = []  # see `finish_writes`
         self.trusted = False  # the outputs are as the last (successful) build left them: see `Plan.trusted`
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["prefetcher"] = None
+        state["_writing"] = []
         return state
 
     def build_table(self, job: FileJob) -> dict[str, Any]:
@@ -216,14 +219,39 @@ class TableBuilder:
             if made is not None:
                 made(view, new)
             return {"written": False}  # and its places are those recorded
-        else:
-            jsonio.atomic_write_parts(path, new.parts)
+        else:  # written on a thread while the next tasks run (the kernel copies the runs kept from the old file)
+            self._in_background(lambda: _write_patched(path, places, new))
             self.stats.pages_written += 1
-            written = True
+            if made is not None:
+                made(view, new)
+            return {"written": True}
         _save_places(path, places, new)
         if made is not None:
             made(view, new)
         return {"written": written}
+
+    def _in_background(self, work: Callable[[], None]) -> None:
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as error:  # raised again by `finish_writes`, in the build's thread
+                errors.append(error)
+
+        thread = threading.Thread(target=run, name="kwbuild-write")
+        thread.start()
+        self._writing.append((thread, errors))
+
+    def finish_writes(self) -> None:
+        """Wait for the aggregate files written on threads; raise the first error one met. Before the state is
+        saved (a build that saved its state has written everything) and before the build returns."""
+        writing, self._writing = self._writing, []
+        for thread, _ in writing:
+            thread.join()
+        for _, errors in writing:
+            if errors:
+                raise errors[0]
 
     def state_is_saved(self) -> bool:
         """doit `uptodate` of the state task."""
@@ -232,6 +260,7 @@ class TableBuilder:
     def save_state(self) -> dict[str, Any]:
         """doit action run after every aggregate: write the change report, then the digests become the base
         of the next build's changes."""
+        self.finish_writes()
         view = self.store.current_view()
         if view is not None and view.changes and not view.complete:
             report = change_report(view.changes)
@@ -270,6 +299,11 @@ def _read_spliced(path: str, places: str) -> Spliced | None:
             return Spliced([data], keys, ends, head)
     except (OSError, ValueError, EOFError, TypeError):
         return None
+
+
+def _write_patched(path: str, places: str, file: Spliced) -> None:
+    jsonio.atomic_write_parts(path, file.parts)
+    _save_places(path, places, file)
 
 
 def _save_places(path: str, places: str, file: Spliced) -> None:

@@ -431,6 +431,7 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetc
             builders.pages.pool.join()
             builders.pages.pool = None
         tables.cache.close()
+        tables.finish_writes()  # (done by the state task of a build that succeeded)
     if code not in (0, 1):
         raise BuildFailed(f"doit stopped with exit code {code}")
     return code

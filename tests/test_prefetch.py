@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from kwbuild import errors, jsonio
+from kwbuild.cli import main
 from kwbuild.extract import python as python_extractor
 from tests.conftest import Project
 
@@ -102,3 +104,26 @@ def test_a_child_that_dies_leaves_its_jobs_to_the_build(
     monkeypatch.undo()
     _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
     assert tree.build("-j", "2")["parsed"] == 0  # and the next build has nothing to do
+
+
+def test_a_patched_aggregate_written_on_a_thread_fails_the_build_when_its_write_fails(
+    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """symbols.json and index.json, when patched, are written on a thread while the next tasks run: a write that
+    fails fails the build (its state is not saved) and the next build writes them again."""
+    tree.build()
+
+    def failing(path: object, parts: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jsonio, "atomic_write_parts", failing)
+    tree.write("pkg/core.py", EDITED)
+    args = ["build", str(tree.root), "--out", str(tree.out), "--cache", str(tree.cache), "-q"]
+    assert main(args) == errors.EXIT_INTERNAL  # as when any task's write fails: "doit stopped", state not saved
+    monkeypatch.undo()
+    tree.build()
+    fresh = tmp_path / "fresh"
+    tree.build(out=fresh)
+    for name in ("symbols.json", "index.json"):
+        assert (tree.out / name).read_bytes() == (fresh / name).read_bytes()
+    assert b'"added"' in (tree.out / "symbols.json").read_bytes()
