@@ -24,7 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import run as bench
 
-CODE = "import sys; from kwbuild.cli import main; sys.exit(main())"
+CODE = (  # the checkout's kwbuild, not the one of the current folder or of an editable install: checked
+    "import os, sys, kwbuild; from kwbuild.cli import main; "
+    "assert kwbuild.__file__.startswith(os.environ['AB_CHECKOUT']), kwbuild.__file__; sys.exit(main())"
+)
 KINDS = ("no-op", "body edit", "add symbol")
 
 
@@ -35,11 +38,12 @@ def main() -> None:
 
     def build(side: str) -> float:
         checkout, work = sides[side]
-        env = dict(bench.RUN_ENV, PYTHONPATH=str(Path(checkout).resolve()))  # bytecode written, as installed
+        root = str(Path(checkout).resolve())
+        env = dict(bench.RUN_ENV, PYTHONPATH=root, AB_CHECKOUT=root + os.sep)  # bytecode written, as installed
         folders = ["--out", f"{work}/out", "--cache", f"{work}/cache", "-q"]
         cmd = [sys.executable, "-c", CODE, "build", str(args.corpus), *folders]
         started = time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, env=env, stderr=subprocess.DEVNULL, cwd=root)  # `-c` puts the cwd first
         return time.perf_counter() - started
 
     for checkout, _ in sides.values():  # current bytecode on both sides: no module compiled in a timed build
@@ -49,6 +53,7 @@ def main() -> None:
             print(f"{side}: first build {build(side):.1f} s, no-op {build(side):.2f} s")
         return
     times: dict[tuple[str, str], list[float]] = {}
+    first = time.time_ns() // 1000 % 10**7 * 100  # new bytes in every run: an edit seen before is a cache hit
     for rel in args.target:
         target = args.corpus / rel
         original, info = target.read_bytes(), os.stat(target)
@@ -58,7 +63,7 @@ def main() -> None:
                 for n in range(args.repeat):
                     for side in ("ref", "new") if n % 2 == 0 else ("new", "ref"):
                         if kind != "no-op":
-                            target.write_bytes(_edited(kind, target, original, 100 + n))
+                            target.write_bytes(_edited(kind, target, original, first + n))
                         times.setdefault((f"{kind} ({language})", side), []).append(build(side))
                         target.write_bytes(original)
                         os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
