@@ -70,24 +70,12 @@ def write_or_touch(path: str | os.PathLike[str], data: bytes) -> bool:
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to a temp file beside `path` (named after this process), then rename it over `path`."""
-    path = os.fspath(path)
-    tmp = f"{path}.{os.getpid()}{TEMP_SUFFIX}"
-    try:
-        fd = os.open(tmp, _CREATE, 0o644)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = os.open(tmp, _CREATE, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    atomic_write_parts(path, [data])
 
 
 def atomic_write_parts(path: str | os.PathLike[str], parts: list[bytes | memoryview | mmap.mmap]) -> None:
-    """`atomic_write` of the parts' bytes end to end, written with `writev` (never joined in memory)."""
+    """`atomic_write` of the parts' bytes end to end, written with `writev` (never joined in memory): a temp file
+    beside `path` (named after this process), then renamed over `path`."""
     path = os.fspath(path)
     tmp = f"{path}.{os.getpid()}{TEMP_SUFFIX}"
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kwbuild import errors, jsonio
+from kwbuild import builder, errors
 from kwbuild.cli import main
 from kwbuild.extract import python as python_extractor
 from tests.conftest import Project
@@ -63,30 +63,20 @@ def _serial_build_of_the_same_tree(tree: Project, tmp_path: Path) -> Path:
     return out
 
 
-def test_an_edit_on_two_cores_is_parsed_in_a_child_before_doit_runs(
-    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("jobs", ["2", "1"])
+def test_an_edit_is_parsed_in_a_child_before_doit_runs_on_two_cores_and_in_process_on_one(
+    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
 ) -> None:
-    tree.build("-j", "2")
+    tree.build("-j", jobs)
     extractions = tmp_path / "extractions.log"
     _record_extractions(monkeypatch, extractions)
     tree.write("pkg/core.py", EDITED)
-    summary = tree.build("-j", "2")
+    summary = tree.build("-j", jobs)
     assert (summary["parsed"], summary["tables_written"]) == (1, 1)
     pids = extractions.read_text().split()
-    assert len(pids) == 1 and int(pids[0]) != os.getpid()  # parsed once, in another process
+    assert len(pids) == 1 and (int(pids[0]) != os.getpid()) == (jobs == "2")  # parsed once: where?
     assert [s["name"] for s in tree.table("pkg/core.py")["symbols"]][-1] == "added"
     _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
-
-
-def test_on_one_core_an_edit_is_parsed_in_process(
-    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tree.build("-j", "1")
-    extractions = tmp_path / "extractions.log"
-    _record_extractions(monkeypatch, extractions)
-    tree.write("pkg/core.py", EDITED)
-    assert tree.build("-j", "1")["parsed"] == 1
-    assert extractions.read_text().split() == [str(os.getpid())]
 
 
 def test_a_child_that_dies_leaves_its_jobs_to_the_build(
@@ -113,10 +103,10 @@ def test_a_patched_aggregate_written_on_a_thread_fails_the_build_when_its_write_
     fails fails the build (its state is not saved) and the next build writes them again."""
     tree.build()
 
-    def failing(path: object, parts: object) -> None:
+    def failing(path: str, places: str, file: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(jsonio, "atomic_write_parts", failing)
+    monkeypatch.setattr(builder, "_write_patched", failing)
     tree.write("pkg/core.py", EDITED)
     args = ["build", str(tree.root), "--out", str(tree.out), "--cache", str(tree.cache), "-q"]
     assert main(args) == errors.EXIT_INTERNAL  # as when any task's write fails: "doit stopped", state not saved
