@@ -21,13 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kwbuild.builder import TableBuilder, write_table
+from kwbuild.builder import TableBuilder
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.cli import main
 from kwbuild.distributed import _read, extract_batch
 from kwbuild.extract import EXTRACTORS, language_of, versions_key
 from kwbuild.jobs import FileJob
 from kwbuild.model import content_hash
+from kwbuild.table_job import write_table
 
 
 def timed(label: str, count: int, work: Callable[[], Any]) -> Any:

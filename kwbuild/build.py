@@ -127,7 +127,7 @@ def _early_tables(plan: Plan) -> ForkedPrefetcher[Any, Any] | None:
 
     if not 0 < len(plan.candidates) < MIN_JOBS_FOR_POOL:
         return None
-    from kwbuild.builder import build_table_files
+    from kwbuild.table_job import build_table_files
 
     return ForkedPrefetcher(plan.candidate_jobs(), build_table_files, content_cache(config))
 

@@ -1,146 +1,31 @@
-"""The work of each task: one file's table, and the aggregates. File I/O at the edge of the pure core.
+"""The main process's side of the table tasks and the aggregates. File I/O at the edge of the pure core.
 
-`build_table_file` is the whole per-file job (read -> hash -> cache or extract -> place -> write if
-changed); it runs in the main process for an in-process task, or in a pool worker when the task layer
-prefetches cache misses. `TableBuilder` holds what the main process needs across tasks, and the build's
-counters.
+The per-file job itself is `kwbuild.table_job.build_table_file`. `TableBuilder` holds what the main process needs
+across tasks (the digest store, the build's counters), and builds `index.json`, `symbols.json` and the state.
 """
 
 from __future__ import annotations
 
-import logging
 import marshal
 import mmap
 import os
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from kwbuild import jsonio
 from kwbuild.aggregate_files import definitions, manifest_file, patch_manifest, patch_symbol_map, symbol_map_file
-from kwbuild.cache import ContentCache, cache_key
+from kwbuild.cache import ContentCache
 from kwbuild.changes import change_report, render_changes
 from kwbuild.digest import Digest
-from kwbuild.extract import EXTRACTORS
 from kwbuild.index import manifest_entry, symbol_map_part
-from kwbuild.jobs import CACHED, PARSED, SKIPPED, UNREADABLE, VANISHED, BuildStats, FileJob, Outcome
+from kwbuild.jobs import BuildStats, FileJob
 from kwbuild.layout import Layout
-from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
 from kwbuild.spliced import Spliced
 from kwbuild.store import Change, DigestStore, View
+from kwbuild.table_job import build_table_file
 
-log = logging.getLogger("kwbuild")
 PLACES_FORMAT = 2  # of the places files of `symbols.json` and `index.json` (their schema version is in their bytes)
-
-
-def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]:
-    """Several table jobs, their new cache entries stored in one transaction (the pool's unit of work)."""
-    pending: list[tuple[str, bytes]] = []
-    outcomes = [build_table_file(job, cache, pending) for job in jobs]
-    cache.put_many(pending)
-    return outcomes
-
-
-def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str, bytes]]) -> Outcome:
-    """Read, hash, look up or extract, place and write one file's table.
-
-    A cache entry computed here is appended to `pending` (the caller stores entries in batches).
-    """
-    try:
-        with open(os.path.join(job.root, job.rel), "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        removed = jsonio.remove_file(job.table_path)
-        return Outcome(job.rel, VANISHED, removed, False)
-    except OSError as error:
-        table = place_table(unreadable_table(job.language, error), job.rel, job.module)
-        return Outcome(job.rel, UNREADABLE, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
-    if job.max_size and len(data) > job.max_size:
-        table = place_table(oversized_table(data, job.language, job.max_size), job.rel, job.module)
-        return Outcome(job.rel, SKIPPED, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
-    cached, parsed, mismatch = _cached_or_extracted(data, job.language, cache, pending, job.recompute)
-    return write_table(job, cached, PARSED if parsed else CACHED, mismatch)
-
-
-def write_table(job: FileJob, cached: Table, status: str, mismatch: str | None = None) -> Outcome:
-    """Place a cached table at the job's path and write it unless the file already holds these bytes."""
-    table = place_table(cached, job.rel, job.module)
-    written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
-    return Outcome(job.rel, status, written, bool(table["errors"]), mismatch)
-
-
-def _cached_or_extracted(
-    data: bytes, language: str, cache: ContentCache, pending: list[tuple[str, bytes]], recompute: bool = False
-) -> tuple[Table, bool, str | None]:
-    extractor = EXTRACTORS[language]
-    digest = content_hash(data)
-    key = cache_key(digest, extractor.NAME, extractor.VERSION)
-    cached = cache.get(key)
-    if cached is not None and not recompute:
-        return cached, False, None
-    fresh = _extracted(data, digest, language, pending, key)
-    return fresh, True, key if cached is not None and cached != fresh else None
-
-
-def _extracted(data: bytes, digest: str, language: str, pending: list[tuple[str, bytes]], key: str) -> Table:
-    """A fresh table from the extractor; queued for the cache unless the extractor failed."""
-    table, cacheable = extract_table(data, digest, language)
-    if cacheable:
-        pending.append((key, jsonio.dumps(table)))
-    return table
-
-
-def extract_table(data: bytes, digest: str, language: str) -> tuple[Table, bool]:
-    """The cached layer of a file's table, fresh from its extractor, and whether it may be cached.
-
-    Bytes in, table out: the local path and the Dask workers share it. An extractor that raises gives a table
-    recording the error, which must not be cached (the next build tries again).
-    """
-    extractor = EXTRACTORS[language]
-    try:
-        extracted = extractor.extract(data)
-    except Exception as error:  # an extractor bug must not stop the build: record it, do not cache it
-        log.error("extractor %s failed on a file (hash %s):\n%s", extractor.NAME, digest, traceback.format_exc())
-        extracted = _failed_extraction(language, f"internal extractor error: {error!r}")
-        return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), False
-    return make_cached_table(data, digest, extractor.NAME, extractor.VERSION, extracted), True
-
-
-def unreadable_table(language: str, error: OSError) -> Table:
-    """The table of a file that could not be read: no symbols, one `read` error."""
-    extractor = EXTRACTORS[language]
-    table = _failed_extraction(language, f"cannot read file: {error.strerror or error}")
-    table["errors"][0]["kind"] = "read"
-    table.update(
-        schema_version=SCHEMA_VERSION,
-        extractor={"name": extractor.NAME, "version": extractor.VERSION},
-        hash=None,
-        size=0,
-        lines=0,
-    )
-    return table
-
-
-def oversized_table(data: bytes, language: str, max_size: int) -> Table:
-    """The table of a file over the size cap: its facts, no symbols, one `size` error (not cached)."""
-    extractor = EXTRACTORS[language]
-    message = f"file is {len(data):,} bytes, over the size cap of {max_size:,}: not parsed"
-    table = _failed_extraction(language, message)
-    table["errors"][0]["kind"] = "size"
-    return make_cached_table(data, content_hash(data), extractor.NAME, extractor.VERSION, table)
-
-
-def _failed_extraction(language: str, message: str) -> Table:
-    return {
-        "language": language,
-        "docstring": None,
-        "all": None,
-        "partial": True,
-        "symbols": [],
-        "imports": [],
-        "errors": [{"kind": "internal", "message": message, "line": None, "col": None}],
-    }
 
 
 class TableBuilder:

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from distributed import Client, Future, LocalCluster, wait
 
 from kwbuild import jsonio
-from kwbuild.builder import extract_table, write_table
 from kwbuild.cache import ContentCache, cache_key
 from kwbuild.config import BuildConfig
 from kwbuild.errors import UserError
 from kwbuild.extract import EXTRACTORS, versions_key
 from kwbuild.jobs import CACHED, PARSED, FileJob, Outcome
 from kwbuild.model import content_hash
+from kwbuild.table_job import extract_table, write_table
 
 log = logging.getLogger("kwbuild")
 

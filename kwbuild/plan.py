@@ -62,7 +62,10 @@ class Plan:
 
     def candidate_jobs(self) -> list[FileJob]:
         """The table jobs of the files whose task may be stale, in the order doit runs them."""
-        return [self.job(s.rel, s.language) for s in self.discovery.sources if self.is_candidate(s.rel)]
+        sources, candidates = self.discovery.sources, self.candidates
+        if candidates is None:
+            return [self.job(s.rel, s.language) for s in sources]
+        return [self.job(s.rel, s.language) for s in sources if s.rel in candidates]
 
     def is_candidate(self, rel: str) -> bool:
         return self.candidates is None or rel in self.candidates

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import multiprocessing
-import multiprocessing.pool
 import os
 import pickle
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import multiprocessing.pool
 
 log = logging.getLogger("kwbuild")
 
@@ -63,6 +64,8 @@ def start_pool(work: Work, context: Any, workers: int) -> multiprocessing.pool.P
     Workers are forked: start a pool while the parent is small (a pool forked late from a parent that holds a
     tree's task graph and digests makes each worker touch, and copy, far more of it: measured at 100,000 files,
     ~920 MB PSS per page worker forked after the links vs ~45 MB forked before the table phase)."""
+    import multiprocessing.pool  # imported when a pool starts (~20 ms): the early child of an edit needs none
+
     pool_context = multiprocessing.get_context(_start_method())
     return pool_context.Pool(workers, initializer=_init_worker, initargs=(work, context))
 
@@ -200,5 +203,7 @@ def _chunks(jobs: Sequence[Any], workers: int) -> Iterator[list[Any]]:
 
 
 def _start_method() -> str:
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     return "fork" if "fork" in methods else "spawn"

@@ -32,7 +32,7 @@ from doit.control import TaskControl
 from doit.dependency import FileChangedChecker
 from doit.doit_cmd import DoitMain
 
-from kwbuild.builder import TableBuilder, build_table_files
+from kwbuild.builder import TableBuilder
 from kwbuild.cache import content_cache
 from kwbuild.config import BuildConfig
 from kwbuild.discover import README_NAMES
@@ -43,6 +43,7 @@ from kwbuild.plan import Plan, build_versions, stale_folders, stale_pages
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, ForkedPrefetcher, Prefetcher, start_pool
 from kwbuild.render.context import PageContext
 from kwbuild.render.markdown import folder_page
+from kwbuild.table_job import build_table_files
 
 log = logging.getLogger("kwbuild")
 
