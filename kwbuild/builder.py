@@ -48,9 +48,10 @@ class TableBuilder:
 
     def build_table(self, job: FileJob) -> dict[str, Any]:
         """doit action of one table task."""
+        outcome = None
         if self.prefetcher is not None:
             self.store.load()  # while the prefetcher's processes work: the aggregates read it next
-        outcome = self.prefetcher.take(job.rel) if self.prefetcher is not None else None
+            outcome = self.prefetcher.take(job.rel)
         if outcome is None:
             pending: list[tuple[str, bytes]] = []
             outcome = build_table_file(job, self.cache, pending)
@@ -61,23 +62,21 @@ class TableBuilder:
     def build_manifest(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the manifest task (`index.json`)."""
         layout = self.layout
-        return self._aggregate_file(
+        result, _ = self._aggregate_file(
             rels, layout.manifest, layout.manifest_places, manifest_entry, manifest_file, patch_manifest
         )
+        return result
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the symbol map task (`symbols.json`). The file it makes then tells the view which
         files define a name (the A-Z index asks, for the names of the pages it renders)."""
         layout = self.layout
-        return self._aggregate_file(
-            rels,
-            layout.symbol_map,
-            layout.symbol_places,
-            symbol_map_part,
-            symbol_map_file,
-            patch_symbol_map,
-            lambda view, made: setattr(view, "definers", lambda name: _defining_paths(made, name)),
+        result, made = self._aggregate_file(
+            rels, layout.symbol_map, layout.symbol_places, symbol_map_part, symbol_map_file, patch_symbol_map
         )
+        if made is not None:
+            self.view(rels).definers = lambda name: _defining_paths(made, name)
+        return result
 
     def _aggregate_file(
         self,
@@ -87,40 +86,33 @@ class TableBuilder:
         part: Callable[[Digest], object],
         build: Callable[[list[Digest]], Spliced],
         update: Callable[[Spliced, dict[str, Change]], Spliced | None],
-        made: Callable[[View, Spliced], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Spliced | None]:
         """An aggregate JSON file: kept when `part` of every changed digest is equal; in a trusted build the changes
         are spliced into the file on disk (the one they were made since; see `kwbuild.spliced`); else it is built
-        from every digest."""
+        from every digest. Also the file as made (None when it was kept without being read)."""
         view = self.view(rels)
         if view.unchanged(part) and os.path.exists(path):
-            return {"written": False}
+            return {"written": False}, None
         old = _read_spliced(path, places) if self.trusted and not view.complete else None
         new = update(old, view.changes) if old is not None else None
         if old is None or new is None:
             new = build(view.digests)
             written = self._write_page(path, new.data)
-        elif new.unchanged:  # the patch gave the bytes on disk back
-            if made is not None:
-                made(view, new)
-            return {"written": False}  # and its places are those recorded
+            _save_places(path, places, new)
+        elif new.unchanged:  # the patch gave the bytes on disk back, and its places are those recorded
+            written = False
         else:  # written on a thread while the next tasks run (the kernel copies the runs kept from the old file)
-            self._in_background(lambda: _write_patched(path, places, new))
+            self._in_background(_write_patched, path, places, new)
             self.stats.pages_written += 1
-            if made is not None:
-                made(view, new)
-            return {"written": True}
-        _save_places(path, places, new)
-        if made is not None:
-            made(view, new)
-        return {"written": written}
+            written = True
+        return {"written": written}, new
 
-    def _in_background(self, work: Callable[[], None]) -> None:
+    def _in_background(self, work: Callable[..., None], *args: Any) -> None:
         errors: list[BaseException] = []
 
         def run() -> None:
             try:
-                work()
+                work(*args)
             except BaseException as error:  # raised again by `finish_writes`, in the build's thread
                 errors.append(error)
 

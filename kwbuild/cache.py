@@ -38,7 +38,13 @@ _SETTINGS: dict[str, Any] = {
 
 def cache_key(digest: str, extractor: str, version: int) -> str:
     """The key of a cached table: every part that decides its content."""
-    return f"{digest}:{extractor}@{version}:schema{SCHEMA_VERSION}"
+    return digest + key_tail(extractor, version)
+
+
+def key_tail(extractor: str, version: int) -> str:
+    """What follows the content hash in the keys of one extractor's tables (a tree's keys are made with one
+    concatenation each)."""
+    return f":{extractor}@{version}:schema{SCHEMA_VERSION}"
 
 
 def default_cache_dir() -> Path:

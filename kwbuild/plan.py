@@ -67,9 +67,6 @@ class Plan:
             return [self.job(s.rel, s.language) for s in sources]
         return [self.job(s.rel, s.language) for s in sources if s.rel in candidates]
 
-    def is_candidate(self, rel: str) -> bool:
-        return self.candidates is None or rel in self.candidates
-
     @property
     def file_counts(self) -> dict[str, int]:
         """How many files each folder holds, subfolders included."""

@@ -123,11 +123,8 @@ class ForkedPrefetcher(Generic[JobT, OutcomeT]):
     The child sends its outcomes, pickled, through a pipe and exits. A child that fails or dies sends nothing:
     every job is then run in process by its task, as without a prefetcher."""
 
-    def __init__(
-        self, jobs: Sequence[JobT], work: Work, context: Any, receive: Callable[[OutcomeT], None] | None = None
-    ) -> None:
-        """`receive`: called with each outcome when they arrive; may be set after the start."""
-        self.receive = receive
+    def __init__(self, jobs: Sequence[JobT], work: Work, context: Any) -> None:
+        self.receive: Callable[[OutcomeT], None] | None = None  # given each outcome (set by the task layer)
         self._waiting = {job.rel for job in jobs}
         self._done: dict[str, OutcomeT] | None = None
         read, write = os.pipe()

@@ -93,7 +93,7 @@ def patch(old: Spliced, changed: Mapping[str, bytes | None], head: bytes, tail: 
         out.copy(old, position, index)
         found = index < len(old.keys) and old.keys[index] == key
         item = changed[key]
-        unchanged = unchanged and (b"".join(old.views(old._start(index), old.ends[index])) if found else None) == item
+        unchanged = unchanged and old.item(key) == item
         position = index + found
         if item is not None:
             out.add(key, item)

@@ -399,7 +399,7 @@ class _Freshen:
 def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetcher[Any, Any] | None = None) -> int:
     """Run doit over the plan's tasks, with the pools that prefetch their heavy part; doit's exit code.
 
-    `early`: the table jobs, already started by `early_tables` (which then owns them)."""
+    `early`: the table jobs `kwbuild.build` started before doit was imported; closed or terminated here."""
     tables = builders.tables
     jobs = [] if early is not None else plan.candidate_jobs()
     if early is not None:

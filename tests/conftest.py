@@ -51,6 +51,17 @@ class Project:
         return result
 
 
+def outputs(out: Path) -> dict[str, bytes]:
+    """Every output file (build state left out), by path."""
+    found = {}
+    for folder, dirs, files in os.walk(out):
+        dirs[:] = [d for d in dirs if d != ".kwbuild"]
+        for name in files:
+            path = Path(folder, name)
+            found[str(path.relative_to(out))] = path.read_bytes()
+    return found
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     root = tmp_path / "src"

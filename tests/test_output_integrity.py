@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kwbuild import jsonio
-from tests.conftest import Project
+from tests.conftest import Project, outputs
 
 SOURCES = {
     "pkg/__init__.py": "from .core import Engine\n",
@@ -24,17 +24,6 @@ SOURCES = {
     "pkg/util.py": "from pkg.core import Engine\n\ndef helper(x):\n    return Engine()\n",
     "main.py": "import pkg\n\ndef main():\n    pkg.Engine().run()\n",
 }
-
-
-def outputs(out: Path) -> dict[str, bytes]:
-    """Every output file (build state left out), by path."""
-    found = {}
-    for folder, dirs, files in os.walk(out):
-        dirs[:] = [d for d in dirs if d != ".kwbuild"]
-        for name in files:
-            path = Path(folder, name)
-            found[str(path.relative_to(out))] = path.read_bytes()
-    return found
 
 
 @pytest.fixture
