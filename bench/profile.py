@@ -27,7 +27,18 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from run import DEFAULT_CORPUS, RUN_ENV, Bench, add_symbol, edit_body, reset_work, resolve_targets, target_language
+from run import (
+    DEFAULT_CORPUS,
+    RUN_ENV,
+    Bench,
+    add_symbol,
+    discard,
+    edit_body,
+    empty_trash,
+    reset_work,
+    resolve_targets,
+    target_language,
+)
 
 DEFAULT_WORK = Path(__file__).resolve().parent / "results" / "profile"
 
@@ -233,7 +244,7 @@ def profile_scenario(
     for way, runner in (("py-spy", profiler.pyspy), ("cProfile", profiler.cprofile)):
         original = target.read_bytes() if target else b""
         if name == RENDER:  # every page again from the tables of the last build
-            shutil.rmtree(profiler.bench.work / "out" / "docs")
+            discard(profiler.bench.work / "out" / "docs", profiler.bench.work)
         if target is not None and change is None:
             os.utime(target)
         elif target is not None and change is not None:
@@ -372,6 +383,7 @@ def main() -> int:
             if target.read_bytes() != data:
                 target.write_bytes(data)
             os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        empty_trash(work)
     lines.append(f"\nLoad average at the end: {os.getloadavg()}")
     print("\n".join(lines))
     return 0

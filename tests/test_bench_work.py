@@ -1,0 +1,43 @@
+"""The bench's work folder: what a run drops is renamed into a trash and deleted only after the last timed run
+(bench/run.py TRASH: on a journal-less ext4, files created just after a mass deletion cost several times more)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.run import TRASH, WORK_MARKER, discard, empty_trash, reset_work
+
+
+def test_reset_work_keeps_the_old_run_in_the_trash_until_emptied(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    reset_work(work)
+    (work / "out" / "docs").mkdir(parents=True)
+    (work / "out" / "docs" / "a.md").write_text("a")
+    reset_work(work)
+    assert sorted(p.name for p in work.iterdir()) == sorted([WORK_MARKER, TRASH])
+    [old] = (work / TRASH).iterdir()
+    assert (old / "out" / "docs" / "a.md").read_text() == "a"
+    empty_trash(work)
+    assert sorted(p.name for p in work.iterdir()) == [WORK_MARKER]
+
+
+def test_discard_moves_folders_of_the_same_name_side_by_side(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    reset_work(work)
+    for text in ("first", "second"):
+        (work / "out" / "docs").mkdir(parents=True)
+        (work / "out" / "docs" / "page.md").write_text(text)
+        discard(work / "out" / "docs", work)
+        assert not (work / "out" / "docs").exists()
+    discard(work / "absent", work)
+    pages = sorted((folder / "page.md").read_text() for folder in (work / TRASH).iterdir())
+    assert pages == ["first", "second"]
+
+
+def test_reset_work_refuses_a_folder_the_bench_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit, match="not a bench work folder"):
+        reset_work(tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "keep"
