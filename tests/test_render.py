@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import hypothesis
 import pytest
@@ -27,6 +27,7 @@ from kwbuild.render.markdown import (
     fenced_block,
     folder_page,
     kw_page,
+    quote_fragment,
     rel_link,
     source_link,
 )
@@ -877,3 +878,11 @@ def test_a_patched_module_index_equals_a_rendered_one() -> None:
     assert patch_module_index(text, [(rows[7], new[7]), (rows[12], new[12])]) == render_module_index(new)
     assert patch_module_index(text, [(new[7], rows[7])]) is None  # not the row on the page
     assert patch_module_index(text, [(rows[7], ("pkg.other", "pkg/m7.py", "", 7))]) is None  # moves in the order
+
+
+@hypothesis.given(st.text(alphabet=st.characters(codec="utf-8"), max_size=12))
+def test_a_fragment_is_quoted_as_urllib_quotes_it_and_anchor_ids_pass_through(text: str) -> None:
+    """The fast path (no `quote` call for what it keeps) changes no byte; anchor ids, '-' and all, are kept."""
+    assert quote_fragment(text) == quote(text, safe="")
+    anchor = anchor_id(text, {"sym-" + text: 1})  # a repeat: `-2` after the encoded name
+    assert quote_fragment(anchor) == anchor

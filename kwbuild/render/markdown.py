@@ -40,6 +40,8 @@ _BACKTICKS = re.compile(r"`+")
 _ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
 _ANCHOR_PLAIN = re.compile(r"[A-Za-z0-9_.]*")
 _URL_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+_FRAGMENT_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
+"""Exactly what `quote(text, safe="")` keeps: every anchor id (`sym-` + [A-Za-z0-9_.], `-uXXXX`, `-2`) is one."""
 ZERO_WIDTH_SPACE = "&#8203;"
 _BROKEN_SCHEME = ":" + ZERO_WIDTH_SPACE + "//"
 
@@ -91,7 +93,7 @@ def quote_path(path: str) -> str:
 
 def quote_fragment(anchor: str) -> str:
     """An anchor as a URL fragment (without the `#`), percent-encoded."""
-    return anchor if is_plain_anchor(anchor) else quote(anchor, safe="")
+    return anchor if _FRAGMENT_PLAIN.fullmatch(anchor) else quote(anchor, safe="")
 
 
 def rel_link(from_page: str, to_page: str, anchor: str | None = None) -> str:
@@ -152,11 +154,6 @@ def _encode_char(match: re.Match[str]) -> str:
     # `-u` + hex: no identifier holds a `-` (and `-` itself is encoded), so encoded names never meet plain ones
     # and a repeat's `-2` suffix never meets an encoding.
     return f"-u{ord(match.group()):04X}"
-
-
-def is_plain_anchor(text: str) -> bool:
-    """`text` has only characters that an anchor id keeps as they are ([A-Za-z0-9_.])."""
-    return _ANCHOR_PLAIN.fullmatch(text) is not None
 
 
 def anchor_base(qualname: str, prefix: str = "sym-") -> str:
