@@ -47,7 +47,7 @@ from kwbuild.table_job import build_table_files
 
 log = logging.getLogger("kwbuild")
 
-AGGREGATES = ("manifest", "symbols", "links", "keywords", "modules", "imports")
+AGGREGATES = ("links", "manifest", "symbols", "keywords", "modules", "imports")
 
 
 class StateCodec:
@@ -298,14 +298,16 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         task["uptodate"].append(Unchanged(plan, builders, reads_links))
         return task
 
+    # doit runs tasks in the order their generators are defined: the links first, since the page pool starts
+    # rendering as soon as they are written (while this process makes the manifest, the symbol map...)
+    def task_links() -> dict[str, Any]:
+        return aggregate("links", tables, links, builders.pages.build_links)
+
     def task_manifest() -> dict[str, Any]:
         return aggregate("manifest", tables, [layout.manifest], builders.tables.build_manifest)
 
     def task_symbols() -> dict[str, Any]:
         return aggregate("symbols", tables, [layout.symbol_map], builders.tables.build_symbol_map)
-
-    def task_links() -> dict[str, Any]:
-        return aggregate("links", tables, links, builders.pages.build_links)
 
     def task_keywords() -> dict[str, Any]:
         return aggregate("keywords", tables, [docs("keywords.md")], builders.pages.build_keywords)
