@@ -262,6 +262,13 @@ class Unchanged:
         return not (self.builders.pages.links_written if self.reads_links else stats.tables_written)
 
 
+def _pages_started(builders: Builders, action: Callable[[list[str]], dict[str, Any]], rels: list[str]) -> Any:
+    """Start rendering the pages on the pool (once: see `_prefetch_pages`), then run `action(rels)`."""
+    if builders.pages.on_links is not None:
+        builders.pages.on_links()
+    return action(rels)
+
+
 def planned_pages(plan: Plan, builders: Builders) -> list[str]:
     """The files whose page tasks this build creates (once the links are written)."""
     if plan.trusted:
@@ -309,28 +316,42 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
     def task_symbols() -> dict[str, Any]:
         return aggregate("symbols", tables, [layout.symbol_map], builders.tables.build_symbol_map)
 
+    def pages_aggregate(
+        name: str, deps: list[str], targets: list[str], action: Callable[..., Any], reads_links: bool = False
+    ) -> dict[str, Any]:
+        """An aggregate of pages; in `kwbuild build`, after the links task and starting the page pool first (the
+        links may have been up to date: nothing started it then, and these pages would render before it)."""
+        task = aggregate(name, deps, targets, action, reads_links)
+        if plan.candidates is not None:
+            task["task_dep"] = list(dict.fromkeys([*task.get("task_dep", []), "links"]))
+            task["actions"] = [_action(_pages_started, builders, action, rels)]
+        return task
+
     def task_keywords() -> dict[str, Any]:
-        return aggregate("keywords", tables, [docs("keywords.md")], builders.pages.build_keywords)
+        return pages_aggregate("keywords", tables, [docs("keywords.md")], builders.pages.build_keywords)
 
     def task_modules() -> dict[str, Any]:
-        return aggregate("modules", tables, [docs("modules.md")], builders.pages.build_modules)
+        return pages_aggregate("modules", tables, [docs("modules.md")], builders.pages.build_modules)
 
     def task_imports() -> dict[str, Any]:
-        return aggregate("imports", links, [docs("imports.md")], builders.pages.build_imports, reads_links=True)
+        return pages_aggregate("imports", links, [docs("imports.md")], builders.pages.build_imports, reads_links=True)
 
-    def task_page() -> Iterator[dict[str, Any]]:
-        yield {"name": None, "doc": "keyword and documentation pages of each source file"}
+    def planned() -> list[str]:
+        """The files whose pages this build renders (their tasks are created after the links task)."""
         lazy = plan.candidates is not None  # created after the links task (create_after), not at load time
         if lazy and builders.pages.planned is None and builders.pages.on_links is not None:
             builders.pages.on_links()  # the links were up to date: start the page pool now
-        planned = builders.pages.planned
-        yield from page_tasks(plan, builders, planned if planned is not None else planned_pages(plan, builders))
+        pages = builders.pages.planned
+        return pages if pages is not None else planned_pages(plan, builders)
 
+    # the folder indexes before the pages: this process renders them while the page pool finishes the pages
     def task_folder() -> Iterator[dict[str, Any]]:
         yield {"name": None, "doc": "index page of each folder"}
-        planned = builders.pages.planned
-        pages = planned if planned is not None else planned_pages(plan, builders)
-        yield from folder_tasks(plan, builders, stale_folders(plan, pages))
+        yield from folder_tasks(plan, builders, stale_folders(plan, planned()))
+
+    def task_page() -> Iterator[dict[str, Any]]:
+        yield {"name": None, "doc": "keyword and documentation pages of each source file"}
+        yield from page_tasks(plan, builders, planned())
 
     def task_state() -> dict[str, Any]:
         return {
@@ -341,9 +362,9 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
             "verbosity": 0,
         }
 
-    if plan.candidates is not None:  # kwbuild build: page and folder tasks once the links are known
-        task_page = create_after(executed="links")(task_page)
+    if plan.candidates is not None:  # kwbuild build: folder and page tasks once the links are known
         task_folder = create_after(executed="links")(task_folder)
+        task_page = create_after(executed="links")(task_page)
     generators = {
         "task_table": task_table,
         "task_manifest": task_manifest,
@@ -352,8 +373,8 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         "task_keywords": task_keywords,
         "task_modules": task_modules,
         "task_imports": task_imports,
-        "task_page": task_page,
         "task_folder": task_folder,
+        "task_page": task_page,
         "task_state": task_state,
     }
     return {**generators, "DOIT_CONFIG": doit_config(plan.config, reporter)}
@@ -368,7 +389,7 @@ def doit_config(config: BuildConfig, reporter: Any = None) -> dict[str, Any]:
         "codec_cls": StateCodec,
         "continue": True,
         "verbosity": 0,
-        "default_tasks": ["table", *AGGREGATES, "page", "folder", "state"],
+        "default_tasks": ["table", *AGGREGATES, "folder", "page", "state"],
     }
     if reporter is not None:
         settings["reporter"] = reporter

@@ -57,15 +57,16 @@ def test_doit_builds_then_is_up_to_date_and_info_explains(small: Project) -> Non
     assert f"{small.root}/pkg/a.py" in info.stdout
 
 
-def test_the_links_run_first_of_the_aggregates(small: Project) -> None:
+def test_the_links_run_first_of_the_aggregates_and_the_folders_before_the_pages(small: Project) -> None:
     """The page pool of `kwbuild build` starts once the links are written: they come right after the tables, so
-    that the pages render while the manifest, the symbol map and the A-Z index are made (the same order here)."""
+    that the pages render while the manifest, the symbol map, the A-Z index and the folder indexes are made (the
+    same order here)."""
     result = _doit(small)
     assert result.returncode == 0, result.stdout + result.stderr
     ran = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(".")]
     groups = list(dict.fromkeys(name.partition(":")[0] for name in ran))
     aggregates = ["links", "manifest", "symbols", "keywords", "modules", "imports"]
-    assert groups == ["table", *aggregates, "page", "folder", "state"]
+    assert groups == ["table", *aggregates, "folder", "page", "state"]
 
 
 def test_doit_and_kwbuild_share_state(small: Project) -> None:
