@@ -303,6 +303,13 @@ class Bench:
         return [*self.kwbuild, "build", str(self.corpus), "--out", str(w / out), "--cache", str(w / "cache"),
                 "-j", str(self.jobs), "--summary-json", str(w / "summary.json"), "-q"]  # fmt: skip
 
+    def kwbuild_source(self) -> str:
+        """The folder of the `kwbuild` package the builds import (an editable install follows the last
+        `pip install -e`: a CI run in a clone re-points it at the clone)."""
+        code = "import os, kwbuild; print(os.path.dirname(kwbuild.__file__))"
+        run = subprocess.run([sys.executable, "-c", code], env=RUN_ENV, cwd=self.work, capture_output=True, text=True)
+        return run.stdout.strip()
+
     def build(self, out: str = "out") -> Run:
         summary = self.work / "summary.json"
         summary.unlink(missing_ok=True)
@@ -624,12 +631,14 @@ def main() -> int:
         ", ".join(f"{x:.2f}" for x in load) for load in loads))  # fmt: skip
     print(f"\n{render_goals(scenarios, command)}")
     print(f"\nkwbuild command: {shlex.join(bench.command('out'))}\nbench command: {command}")
+    print(f"kwbuild package: {bench.kwbuild_source()}")
     print(f"ctags command: {shlex.join(bench.ctags_command())}")
     if "griffe dump" in scenarios:
         print(f"griffe command: {shlex.join(bench.griffe_command() or [])}")
     if args.json:
         raw = {name: asdict(sc) for name, sc in scenarios.items()}
         meta = {"command": bench.command("out"), "argv": sys.argv, "python": sys.version, "loads": loads}
+        meta["kwbuild_package"] = bench.kwbuild_source()
         args.json.write_text(json.dumps({**meta, "scenarios": raw}, indent=2) + "\n")
     return 1 if any(sc.failures for sc in scenarios.values()) else 0
 
