@@ -38,7 +38,7 @@ WORK_MARKER = ".kwbuild-bench"
 TRASH = "trash"
 """Folders the runs drop go here (a rename) and are deleted only after the last run. This machine's ext4 has no
 journal, and without one ext4 will not reuse an inode freed in the last 60 s (360 s while its inode table block
-is dirty): every file created meanwhile scans past them all (`perf`: 90% of the system time in
+is dirty): every file created meanwhile scans past them all (`perf`: ~80% of the time of the creating loop in
 `find_inode_bit`/`recently_deleted`). A build timed just after `rm -rf` of the last build's 49,000 outputs took
 3-10x longer to create its files: a cost of the deletion, not of the build."""
 WHEEL = "torch==2.13.0"
@@ -631,14 +631,15 @@ def main() -> int:
         ", ".join(f"{x:.2f}" for x in load) for load in loads))  # fmt: skip
     print(f"\n{render_goals(scenarios, command)}")
     print(f"\nkwbuild command: {shlex.join(bench.command('out'))}\nbench command: {command}")
-    print(f"kwbuild package: {bench.kwbuild_source()}")
+    package = bench.kwbuild_source()
+    print(f"kwbuild package: {package}")
     print(f"ctags command: {shlex.join(bench.ctags_command())}")
     if "griffe dump" in scenarios:
         print(f"griffe command: {shlex.join(bench.griffe_command() or [])}")
     if args.json:
         raw = {name: asdict(sc) for name, sc in scenarios.items()}
         meta = {"command": bench.command("out"), "argv": sys.argv, "python": sys.version, "loads": loads}
-        meta["kwbuild_package"] = bench.kwbuild_source()
+        meta["kwbuild_package"] = package
         args.json.write_text(json.dumps({**meta, "scenarios": raw}, indent=2) + "\n")
     return 1 if any(sc.failures for sc in scenarios.values()) else 0
 

@@ -262,10 +262,16 @@ class Unchanged:
         return not (self.builders.pages.links_written if self.reads_links else stats.tables_written)
 
 
-def _pages_started(builders: Builders, action: Callable[[list[str]], dict[str, Any]], rels: list[str]) -> Any:
-    """Start rendering the pages on the pool (once: see `_prefetch_pages`), then run `action(rels)`."""
-    if builders.pages.on_links is not None:
+def _links_known(plan: Plan, builders: Builders) -> None:
+    """The links task ran or was up to date: in `kwbuild build` (page tasks created after it), start rendering
+    the pages on the pool now (once: see `_prefetch_pages`; the links task starts it itself when it runs)."""
+    if plan.candidates is not None and builders.pages.on_links is not None:
         builders.pages.on_links()
+
+
+def _after_links(plan: Plan, builders: Builders, action: Callable[[list[str]], dict[str, Any]], rels: list[str]) -> Any:
+    """`action(rels)` of an aggregate of pages, the page pool started first (see `_links_known`)."""
+    _links_known(plan, builders)
     return action(rels)
 
 
@@ -324,7 +330,7 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         task = aggregate(name, deps, targets, action, reads_links)
         if plan.candidates is not None:
             task["task_dep"] = list(dict.fromkeys([*task.get("task_dep", []), "links"]))
-            task["actions"] = [_action(_pages_started, builders, action, rels)]
+            task["actions"] = [_action(_after_links, plan, builders, action, rels)]
         return task
 
     def task_keywords() -> dict[str, Any]:
@@ -337,10 +343,8 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         return pages_aggregate("imports", links, [docs("imports.md")], builders.pages.build_imports, reads_links=True)
 
     def planned() -> list[str]:
-        """The files whose pages this build renders (their tasks are created after the links task)."""
-        lazy = plan.candidates is not None  # created after the links task (create_after), not at load time
-        if lazy and builders.pages.planned is None and builders.pages.on_links is not None:
-            builders.pages.on_links()  # the links were up to date: start the page pool now
+        """The files whose pages this build renders."""
+        _links_known(plan, builders)  # in `kwbuild build`, these generators run after the links task
         pages = builders.pages.planned
         return pages if pages is not None else planned_pages(plan, builders)
 

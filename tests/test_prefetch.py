@@ -13,6 +13,7 @@ import pytest
 from kwbuild import builder, errors
 from kwbuild.cli import main
 from kwbuild.extract import python as python_extractor
+from kwbuild.prefetch import MIN_JOBS_FOR_POOL
 from tests.conftest import Project, outputs
 
 FILES = {
@@ -115,3 +116,31 @@ def test_a_patched_aggregate_written_on_a_thread_fails_the_build_when_its_write_
     for name in ("symbols.json", "index.json"):
         assert (tree.out / name).read_bytes() == (fresh / name).read_bytes()
     assert b'"added"' in (tree.out / "symbols.json").read_bytes()
+
+
+def test_the_page_pool_renders_while_the_index_pages_are_made_when_the_links_were_up_to_date(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page again from unchanged tables and links: the links task does not run, and the A-Z index (the first
+    aggregate of pages) starts the page pool before it renders, instead of the page tasks after it."""
+    import shutil
+
+    from kwbuild import pages
+
+    for n in range(2 * MIN_JOBS_FOR_POOL):
+        project.write(f"pkg/m{n}.py", f"def f{n}():\n    return {n}\n")
+    project.build("-j", "2")
+    first = outputs(project.out)
+    started: list[bool] = []
+    build_keywords = pages.PageBuilder.build_keywords
+
+    def recording(self: pages.PageBuilder, rels: list[str]) -> dict[str, Any]:
+        started.append(self.prefetcher is not None)
+        return build_keywords(self, rels)
+
+    monkeypatch.setattr(pages.PageBuilder, "build_keywords", recording)
+    shutil.rmtree(project.out / "docs")
+    summary = project.build("-j", "2")
+    assert started == [True]
+    assert summary["pages_written"] == len([path for path in first if path.startswith("docs/")])
+    assert outputs(project.out) == first
