@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from kwbuild.digest import Digest
-from kwbuild.index import build_manifest, build_symbol_map, changed_definitions, manifest_entry
+from kwbuild.index import build_manifest, changed_definitions, manifest_entry, symbol_definitions
 from kwbuild.model import SCHEMA_VERSION
 from kwbuild.spliced import Spliced, assemble, patch
 
@@ -24,8 +24,8 @@ _OPTIONS = orjson.OPT_SORT_KEYS
 
 # --- symbols.json ------------------------------------------------------------------------------------------
 def symbol_map_file(digests: Iterable[Digest]) -> Spliced:
-    symbols = build_symbol_map(digests)["symbols"]
-    return assemble(_SYMBOLS_HEAD, ((name, _symbol_item(name, symbols[name])) for name in symbols), _SYMBOLS_TAIL)
+    items = ((name, _symbol_item(name, found)) for name, found in symbol_definitions(digests))
+    return assemble(_SYMBOLS_HEAD, items, _SYMBOLS_TAIL)
 
 
 def patch_symbol_map(old: Spliced, changes: Changes) -> Spliced:

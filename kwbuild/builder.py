@@ -69,13 +69,15 @@ class TableBuilder:
 
     def build_symbol_map(self, rels: list[str]) -> dict[str, Any]:
         """doit action of the symbol map task (`symbols.json`). The file it makes then tells the view which
-        files define a name (the A-Z index asks, for the names of the pages it renders)."""
+        files define a name (the A-Z index asks, for the names of the pages it renders: never when every digest
+        is new, since it then renders every page; the file, ~38 MB on torch, is not kept for nothing)."""
         layout = self.layout
         result, made = self._aggregate_file(
             rels, layout.symbol_map, layout.symbol_places, symbol_map_part, symbol_map_file, patch_symbol_map
         )
-        if made is not None:
-            self.view(rels).definers = lambda name: _defining_paths(made, name)
+        view = self.view(rels)
+        if made is not None and not view.complete:
+            view.definers = lambda name: _defining_paths(made, name)
         return result
 
     def _aggregate_file(
@@ -97,7 +99,8 @@ class TableBuilder:
         new = update(old, view.changes) if old is not None else None
         if old is None or new is None:
             new = build(view.digests)
-            written = self._write_page(path, new.data)
+            written = jsonio.write_parts_if_changed(path, new.parts)
+            self.stats.pages_written += written
             _save_places(path, places, new)
         elif new.unchanged:  # the patch gave the bytes on disk back, and its places are those recorded
             written = False

@@ -4,10 +4,15 @@ Aggregates (manifest, symbol map, and later the indexes and cross-references) ne
 not whole tables (and the anchors of its symbols, which the A-Z index links to: computed once per table change,
 not for every file each time an index page is rendered). A digest keeps those as tuples, small enough that the
 digests of a whole tree stay in memory and load in milliseconds (see `kwbuild.store`).
+
+Their names, kinds, parents, signatures and imported modules are interned: the torch tree's ~250,000 symbols
+hold ~100,000 distinct names, 21 kinds and ~120,000 distinct signatures, and its digests' strings take ~63 MB
+instead of ~116 MB. `marshal` keeps the flag: a digest read back from the store shares them too.
 """
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any, Final, NamedTuple
 
 from kwbuild.model import Table, symbol_counts
@@ -66,10 +71,26 @@ def digest_table(table: Table) -> Digest:
         errors=len(table["errors"]),
         symbol_counts=tuple(symbol_counts(table).items()),
         symbols=tuple(
-            (s["name"], s["qualname"], s["kind"], s["line"], s["parent"], s["signature"]) for s in table["symbols"]
+            (
+                intern(s["name"]),
+                intern(s["qualname"]),
+                intern(s["kind"]),
+                s["line"],
+                None if (parent := s["parent"]) is None else intern(parent),
+                intern(s["signature"]),
+            )
+            for s in table["symbols"]
         ),
         imports=tuple(
-            (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"], i.get("system"))
+            (
+                None if (module := i["module"]) is None else intern(module),
+                None if (name := i["name"]) is None else intern(name),
+                i["asname"],
+                i["level"],
+                i["line"],
+                i["type_checking"],
+                i.get("system"),
+            )
             for i in table["imports"]
         ),
         anchors=tuple(anchor_ids(s["qualname"] for s in table["symbols"])),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,11 +89,14 @@ class Linker:
         self._loaded: dict[str, _Module] = {}
         self._found: dict[tuple[str, str], tuple[str, str] | None] = {}
 
-    def link_all(self) -> dict[str, Links]:
-        """The links of every file, by path."""
+    def link_all(self) -> Iterator[tuple[str, Links]]:
+        """The links of every file, in path order, each made when asked (a caller that writes each before asking
+        the next never holds the whole tree's)."""
         resolved = {path: self.resolve_file(digest) for path, digest in self.files.items()}
         importers = _importers(self.files, resolved)
-        return {path: self._links(path, resolved, importers) for path in sorted(self.files)}
+        for path in sorted(self.files):
+            yield path, self._links(path, resolved, importers)
+            del resolved[path]  # only this file's links hold its resolutions
 
     def resolve_file(self, digest: Digest) -> list[dict[str, Any]]:
         """The resolution of each import of one file, in the table's order."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from kwbuild.link import Linker, Links, link_part, links_unchanged
 from kwbuild.render.context import FolderInfo, KeywordEntry, ModuleRow, PageContext
 from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import render_folder_index
-from kwbuild.render.keyword_index import Changes, plan_keyword_index, render_keyword_index
+from kwbuild.render.keyword_index import Changes, keyword_index_pages, plan_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
 from kwbuild.render.markdown import docs_page, folder_page, kw_page
 from kwbuild.render.module_pages import patch_module_index, render_import_xref, render_module_index
@@ -114,7 +114,7 @@ class PageBuilder:
         unchanged = _links_stable(self.view(rels))
         check = rels if self.unsure is None else [rel for rel in rels if rel in self.unsure]
         if not unchanged or not all(os.path.exists(self.layout.links_path(rel)) for rel in check):
-            for rel, links in Linker(self.view(rels).digests).link_all().items():
+            for rel, links in Linker(self.view(rels).digests).link_all():
                 if jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links)):
                     self.links_written.append(rel)
         if self.on_links is not None:
@@ -189,13 +189,11 @@ class PageBuilder:
                 changes[1].extend(entry[0] for entry in before - after)
         index = view.names()
         plan = plan_keyword_index(index.names, index.counts, changes)
+        if plan.partial and _on_disk(self.layout.docs, "keywords") != set(plan.files()):
+            plan = plan_keyword_index(index.names, index.counts)  # not the pages the changes were made since
         digests = view.digests if plan.shown is None else view.defining(plan.shown)
-        pages = render_keyword_index(_keyword_entries_of(digests, plan.shown), self.ctx, plan=plan)
-        partial = changes is not None and any(text is None for text in pages.values())
-        if partial and _on_disk(self.layout.docs, "keywords") != set(pages):  # not those the changes were made since
-            plan = plan_keyword_index(index.names, index.counts)
-            pages = render_keyword_index(_keyword_entries_of(view.digests, None), self.ctx, plan=plan)
-        return self._write_set("keywords", pages)
+        entries = _keyword_entries_of(digests, plan.shown)
+        return self._write_set("keywords", keyword_index_pages(entries, plan, self.ctx))
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""
@@ -212,9 +210,9 @@ class PageBuilder:
                 text = None
             patched = patch_module_index(text, changed) if text and len(changed) == len(view.changes) else None
             if patched is not None:
-                return self._write_set("modules", {"modules.md": patched})
+                return self._write_set("modules", [("modules.md", patched)])
         rows = [_module_of(digest) for digest in view.digests]
-        return self._write_set("modules", {"modules.md": render_module_index(rows)})
+        return self._write_set("modules", [("modules.md", render_module_index(rows))])
 
     def build_imports(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the cross-reference pages (what each module imports from the tree, who imports it)."""
@@ -240,19 +238,21 @@ class PageBuilder:
         rows = [
             (modules[rel], rel, _pairs(uses[rel], modules), _pairs(used_by[rel], modules)) for rel in sorted(modules)
         ]
-        return self._write_set("imports", render_import_xref(rows))
+        return self._write_set("imports", sorted(render_import_xref(rows).items()))
 
-    def _write_set(self, name: str, pages: Mapping[str, str | None]) -> dict[str, Any]:
-        """Write a global page and its parts (a part named with None is kept as it is); remove parts of an earlier
-        build that are no longer produced."""
+    def _write_set(self, name: str, pages: Iterable[tuple[str, str | None]]) -> dict[str, Any]:
+        """Write a global page and its parts, each before the next is asked (a part named with None is kept as it
+        is); remove parts of an earlier build that are no longer produced."""
         written = 0
-        for page, text in sorted(pages.items()):
+        made: set[str] = set()
+        for page, text in pages:
+            made.add(page)
             if text is not None:
                 written += jsonio.write_if_changed(self.layout.docs_file(page), text.encode())
         docs = self.layout.docs
         if os.path.isdir(docs):
             for entry in os.listdir(docs):
-                if entry.startswith(name + "-") and entry.endswith(".md") and entry not in pages:
+                if entry.startswith(name + "-") and entry.endswith(".md") and entry not in made:
                     jsonio.remove_file(os.path.join(docs, entry))
         self.stats.pages_written += written
         return {"written": written}

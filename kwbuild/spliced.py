@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import mmap
 from collections.abc import Iterable, Mapping
 
-Buffer = bytes | memoryview | mmap.mmap
+from kwbuild.jsonio import Buffer
 
 
 class Spliced:

@@ -246,11 +246,12 @@ class DigestStore:
         for number in renamed:
             generations[number] = int.from_bytes(os.urandom(8), "little")
         shards = self._shard_entries(dirty, moved)
-        encoded = {number: [(rel, e, *e.encoded()) for rel, e in entries] for number, entries in shards.items()}
         os.makedirs(self.path, exist_ok=True)
         if not saved:  # FORMAT 4 kept the whole store in one file beside the folder
             jsonio.remove_file(os.path.join(os.path.dirname(self.path), "digests.marshal"))
-        for number, rows in sorted(encoded.items()):  # every digest of these shards was read above
+        for number, entries in sorted(shards.items()):
+            # a shard's entries are read from its own file only: all of them now, before it is replaced
+            rows = [(rel, e, *e.encoded()) for rel, e in entries]
             meta, offset = {}, 0
             for rel, e, blob, names in rows:
                 meta[rel] = (e.stamp, e.hash, e.language, names, offset, len(blob))

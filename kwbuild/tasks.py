@@ -74,16 +74,31 @@ class StatChecker(FileChangedChecker):  # type: ignore[misc]
     No hashing: every output is rewritten only when its bytes change, so an output's stat changes exactly when
     its content does; a source whose stat changed but not its bytes (touch, checkout) reruns its table task,
     which finds the table unchanged in the content cache and writes nothing, so nothing downstream runs.
+
+    Each file is stat'ed once per build (doit makes one checker per run): doit stats a task's file deps before
+    it runs and again after, and a table is a dep of six aggregates and of its page and folder tasks (~140,000
+    stats of ~35,000 files on the torch tree, ~1 s of the main process). Once stat'ed, a file cannot change
+    within the build: a task runs after the producers of its deps (implicit task deps by target), and nothing
+    rewrites a file another task read. A source edited during the build keeps the stat from before its table
+    was made, so the next build sees the edit.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stats: dict[str, tuple[int, int]] = {}
 
     def info(self, file_path: str) -> tuple[int, int] | None:
         """(mtime_ns, size): only what the check needs (doit keeps what this returns: a whole `stat_result`
-        per dependency costs ~0.8 KB per file of the tree)."""
+        per dependency costs ~0.8 KB per file of the tree). A missing file is not remembered."""
+        known = self._stats.get(file_path)
+        if known is not None:
+            return known
         try:
             info = os.stat(file_path)
         except OSError:
             return None
-        return info.st_mtime_ns, info.st_size
+        known = self._stats[file_path] = (info.st_mtime_ns, info.st_size)
+        return known
 
     def check_modified(self, file_path: str, file_stat: tuple[int, int] | None, state: Any) -> bool:
         if file_stat is None or not isinstance(state, list | tuple) or len(state) != 2:

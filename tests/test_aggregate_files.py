@@ -50,6 +50,24 @@ def test_a_patch_is_written_from_its_parts_and_the_mapped_old_file(tmp_path: Pat
     assert path.read_bytes() == new.data == spliced.patch(whole, changed, b"[", b"]").data
 
 
+def test_a_file_made_in_parts_is_written_only_when_its_bytes_change(tmp_path: Path) -> None:
+    """`write_parts_if_changed`: the parts end to end, compared with the file on disk without joining them; an
+    equal file is left as it is (same inode), one of the same size but other bytes is replaced."""
+    items = sorted((f"k{n:05d}", b"%d" % n) for n in range(3000))
+    whole = spliced.assemble(b"[", items, b"]")
+    path = tmp_path / "file.json"
+    assert jsonio.write_parts_if_changed(path, whole.parts)
+    assert path.read_bytes() == whole.data
+    inode = path.stat().st_ino
+    assert not jsonio.write_parts_if_changed(path, spliced.assemble(b"[", items, b"]").parts)
+    assert path.stat().st_ino == inode
+    other = spliced.assemble(b"[", [*items[:-1], (items[-1][0], b"9999")], b"]")  # same size, last item differs
+    assert len(other.data) == len(whole.data)
+    assert jsonio.write_parts_if_changed(path, other.parts)
+    assert path.read_bytes() == other.data and path.stat().st_ino != inode
+    assert jsonio.write_parts_if_changed(path, [b"[", b"]"]) and path.read_bytes() == b"[]"
+
+
 def _digest(path: str, names: list[str], errors: int) -> Digest:
     symbols = tuple((name, f"Q.{name}", "function", line + 1, None, "()") for line, name in enumerate(names))
     counts = (("function", len(symbols)),) if symbols else ()

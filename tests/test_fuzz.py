@@ -842,7 +842,7 @@ def _folder_info(folder: str, tree: Tree, folders: set[str], links: dict[str, An
 def render_all(tree: Tree) -> dict[str, str]:
     """Every page of the tree, keyed by its path under the docs root (as `kwbuild build` writes them)."""
     digests = [digest_table(t) for t in tree.tables.values()]
-    links = Linker(digests).link_all()
+    links = dict(Linker(digests).link_all())
     pages: dict[str, str] = {}
     for path, table in tree.tables.items():
         pages[kw_page(path)] = render_keyword_page(table, links[path], tree.ctx)  # type: ignore[arg-type]

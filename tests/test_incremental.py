@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kwbuild import jsonio, pages, store
+from kwbuild.digest import digest_table
 from kwbuild.extract import python as python_extractor
 from tests.conftest import Project
 
@@ -374,3 +375,40 @@ def test_the_digest_store_saved_after_edits_holds_each_table_once_in_its_shard(p
     assert sorted(entries) == rels
     assert members == [[rel for rel in rels if store._shard(rel) == number] for number in range(store.SHARDS)]
     assert entries["d7/m7.py"].names[0] == ("f7", "g7")
+
+
+def test_the_digests_share_their_names_kinds_and_signatures_also_when_read_back_from_the_store(
+    project: Project,
+) -> None:
+    """The digests' strings are interned (a tree's repeat names, kinds and signatures are held once): in those
+    made from the tables, and in those the next build reads back from the saved store."""
+    source = "import os\n\n\nclass Config:\n    def forward(self, x: int) -> int:\n        return x\n"
+    for n in range(2):
+        project.write(f"m{n}.py", source)
+    project.build()
+    tables = [jsonio.read_json(project.out / "tables" / f"m{n}.py.json") for n in range(2)]
+    made = [digest_table(table) for table in tables]
+    assert tables[0]["symbols"][1]["kind"] is not tables[1]["symbols"][1]["kind"]  # orjson: one object each
+    entries, _generations, _members = store._read_store(str(project.out / ".kwbuild" / "digests"))
+    for digests in (made, [entries["m0.py"].digest, entries["m1.py"].digest]):
+        first, second = (digest.symbols[1] for digest in digests)
+        assert first == second == ("forward", "Config.forward", "method", 5, "Config", "(self, x: int) -> int")
+        assert all(a is b for a, b in zip(first, second, strict=True) if isinstance(a, str))
+        assert digests[0].imports[0][0] is digests[1].imports[0][0] == "os"
+
+
+def test_doit_stats_each_file_once_per_build_and_a_missing_file_is_not_remembered(tmp_path: Path) -> None:
+    """The checker (one per doit run) keeps each file's first stat: doit asks before and after each task, and
+    for every task reading the file; a file that does not exist yet is asked again."""
+    from kwbuild.tasks import StatChecker
+
+    path = tmp_path / "table.json"
+    checker = StatChecker()
+    assert checker.info(str(path)) is None
+    path.write_bytes(b"{}")
+    first = checker.info(str(path))
+    assert first is not None and first[1] == 2
+    path.write_bytes(b'{"a":1}')
+    os.utime(path, ns=(first[0] + 10**9, first[0] + 10**9))
+    assert checker.info(str(path)) == first and checker.get_state(str(path), None) == first
+    assert StatChecker().info(str(path)) == (first[0] + 10**9, 7)  # the next build's checker sees the edit

@@ -862,6 +862,9 @@ def test_a_partly_rendered_keyword_index_leaves_the_pages_of_a_full_render(
         plan = keyword_index.plan_keyword_index(index.names, index.counts, changes)  # as a build does it:
         shown = [entry for entry in new if plan.shown is None or entry[0] in plan.shown]  # only the pages' names
         assert render_keyword_index(shown, plan=plan) == partial
+        pages = list(keyword_index.keyword_index_pages(shown, plan))  # one page at a time, in file name order
+        assert pages == sorted(partial.items()) and [page for page, _ in pages] == plan.files()
+        assert plan.partial == any(text is None for text in partial.values())
         disk = {page: text for page, text in disk.items() if page in partial}
         disk.update({page: text for page, text in partial.items() if text is not None})
         assert disk == render_keyword_index(new)

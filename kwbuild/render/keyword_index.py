@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from kwbuild.names import name_order
@@ -45,8 +45,9 @@ _NEXT = tuple("0123456789_abcdefghijklmnopqrstuvwxyz")  # in the names' order
 _BUCKETS = ("_", *"abcdefghijklmnopqrstuvwxyz", "other")
 Group = tuple[str, list[KeywordEntry]]
 """A name and its definitions."""
-Urls = dict[str, tuple[str, str]]
-"""path -> (docs page URL, source URL) from the docs root."""
+Urls = dict[str, tuple[str, str, str]]
+"""path -> (docs page URL and `#`, ` in `path` · [L`, source URL) from the docs root: what a definition's line
+says of its file, made once per file."""
 Key = tuple[str, ...]
 """A page of a split index: its letter bucket (`("s",)`, `("other",)`), then the next characters of its names
 (`("s", "e")`: names starting with `se`, any case)."""
@@ -63,6 +64,15 @@ class IndexPlan:
     pages: dict[Key, tuple[int, int]]
     members: dict[Key, list[str]]
     shown: set[str] | None
+
+    def files(self) -> list[str]:
+        """The file names of every page of the index, in order."""
+        return sorted([KEYWORDS_PAGE, *map(_page_file, self.pages)])
+
+    @property
+    def partial(self) -> bool:
+        """Some pages are not rendered: they are on disk as they should be."""
+        return len(self.members) < len(self.pages)
 
 
 def plan_keyword_index(names: Sequence[str], counts: Sequence[int], changes: Changes | None = None) -> IndexPlan:
@@ -98,9 +108,19 @@ def render_keyword_index(
         counted = Counter(entry[0] for entry in entries)
         ordered = sorted(counted, key=name_order)
         plan = plan_keyword_index(ordered, [counted[name] for name in ordered], changes)
+    return dict(keyword_index_pages(entries, plan, ctx))
+
+
+def keyword_index_pages(
+    entries: Sequence[KeywordEntry], plan: IndexPlan, ctx: PageContext | None = None
+) -> Iterator[tuple[str, str | None]]:
+    """The pages of `render_keyword_index` one at a time, in file name order: each is rendered when asked (the
+    torch tree's ~1,100 pages are ~64 MB of text: a caller that writes each before asking the next never holds
+    them all)."""
     if plan.names is None:
         buckets = _buckets(_groups(entries))
-        return {KEYWORDS_PAGE: _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))}
+        yield KEYWORDS_PAGE, _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))
+        return
     pages = plan.pages
     page_of = {name: key for key, page_names in plan.members.items() for name in page_names}
     groups = _groups([entry for entry in entries if entry[0] in page_of])
@@ -108,11 +128,15 @@ def render_keyword_index(
     by_page: dict[Key, list[Group]] = {key: [] for key in plan.members}
     for group in groups:
         by_page[page_of[group[0]]].append(group)
-    result: dict[str, str | None] = {_page_file(key): None for key in pages}
-    for key, page_groups in by_page.items():
-        result[_page_file(key)] = _prefix_page(key, page_groups, pages, urls)
-    totals = {key[0]: pages[key] for key in pages if len(key) == 1}
-    return {KEYWORDS_PAGE: _letters_page(totals), **result}
+    del groups, page_of
+    by_file = {_page_file(key): key for key in pages}
+    for file in plan.files():
+        if file == KEYWORDS_PAGE:
+            yield file, _letters_page({key[0]: pages[key] for key in pages if len(key) == 1})
+        elif (key := by_file[file]) in by_page:
+            yield file, _prefix_page(key, by_page.pop(key), pages, urls)
+        else:
+            yield file, None
 
 
 class _Names:
@@ -322,10 +346,12 @@ def _entries(groups: Sequence[Group], urls: Urls) -> list[str]:
 
 def _definition(entry: KeywordEntry, urls: Urls) -> str:
     _name, kind, qualname, path, line, anchor = entry
-    docs, source = urls[path]
-    target = f"[{code_span(qualname)}]({docs}#{quote_fragment(anchor)})"
-    return f"{kind_word(kind)} {target} in {code_span(path)} · [L{line}]({source}#L{line})"
+    docs, where, source = urls[path]
+    return f"{kind_word(kind)} [{code_span(qualname)}]({docs}{quote_fragment(anchor)}){where}{line}]({source}#L{line})"
 
 
 def _file_urls(paths: Iterable[str], ctx: PageContext) -> Urls:
-    return {path: (quote_path(docs_page(path)), source_link(KEYWORDS_PAGE, path, ctx)) for path in paths}
+    return {
+        path: (quote_path(docs_page(path)) + "#", f" in {code_span(path)} · [L", source_link(KEYWORDS_PAGE, path, ctx))
+        for path in paths
+    }
