@@ -27,6 +27,7 @@ from bench.run import tree_memory_kb
 FILES = int(os.environ.get("KWBUILD_SCALE_FILES", "100000"))  # the number; smaller only to debug the test
 COLD_LIMIT_MB = 3500  # measured 2,816 MB PSS at 100k (was 4.2 GB before the page pool forked early); ~28 KB a file
 NOOP_LIMIT_MB = 200  # measured 105 MB at 100k
+DISK_NEEDED_MB = FILES * 45 // 1000  # measured 3.6 GB at 100k on ext4 (4 KB blocks), sampled every 5 s
 
 
 @dataclass
@@ -62,8 +63,11 @@ def _build(tree: GeneratedTree, out: Path, cache: Path) -> Measured:
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedTree]:
     folder = tmp_path_factory.mktemp("scale")
+    free_mb = shutil.disk_usage(folder).free // 2**20
+    if free_mb < DISK_NEEDED_MB:  # a full disk would fail this test and every later one at setup
+        pytest.skip(f"needs ~{DISK_NEEDED_MB} MB of free disk for {FILES} files, outputs and cache: {free_mb} MB free")
     yield generate(FILES, folder / "src")
-    shutil.rmtree(folder)  # ~1 GB of sources and outputs: not left for pytest's kept temp folders
+    shutil.rmtree(folder)  # ~3.6 GB of sources, outputs and cache: not left for pytest's kept temp folders
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc to sample memory")
