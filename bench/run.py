@@ -310,6 +310,14 @@ class Bench:
         run = subprocess.run([sys.executable, "-c", code], env=RUN_ENV, cwd=self.work, capture_output=True, text=True)
         return run.stdout.strip()
 
+    def require_kwbuild(self) -> str:
+        """The folder of the `kwbuild` package the builds will import; exits with one line if there is none."""
+        package = self.kwbuild_source()
+        if not package:
+            sys.exit(f"bench: {sys.executable} cannot import kwbuild from {self.work} (an editable install pointing "
+                     "at a deleted clone, after a CI run? `pip install -e .` in the checkout)")  # fmt: skip
+        return package
+
     def build(self, out: str = "out") -> Run:
         summary = self.work / "summary.json"
         summary.unlink(missing_ok=True)
@@ -613,6 +621,7 @@ def main() -> int:
     targets = resolve_targets(corpus, args.target)
     reset_work(args.work)
     bench = Bench(corpus, args.work.resolve(), args.jobs)
+    package = bench.require_kwbuild()  # before minutes of floors and ctags, not at the first build
     saved = {target: (target.read_bytes(), target.stat()) for target in targets}
     loads = [os.getloadavg()]
     try:
@@ -631,7 +640,6 @@ def main() -> int:
         ", ".join(f"{x:.2f}" for x in load) for load in loads))  # fmt: skip
     print(f"\n{render_goals(scenarios, command)}")
     print(f"\nkwbuild command: {shlex.join(bench.command('out'))}\nbench command: {command}")
-    package = bench.kwbuild_source()
     print(f"kwbuild package: {package}")
     print(f"ctags command: {shlex.join(bench.ctags_command())}")
     if "griffe dump" in scenarios:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from bench.run import TRASH, WORK_MARKER, discard, empty_trash, reset_work
+from bench.run import TRASH, WORK_MARKER, Bench, discard, empty_trash, reset_work
 
 
 def test_reset_work_keeps_the_old_run_in_the_trash_until_emptied(tmp_path: Path) -> None:
@@ -41,3 +42,20 @@ def test_reset_work_refuses_a_folder_the_bench_did_not_make(tmp_path: Path) -> N
     with pytest.raises(SystemExit, match="not a bench work folder"):
         reset_work(tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "keep"
+
+
+def test_the_bench_stops_at_once_with_one_line_when_its_builds_cannot_import_kwbuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    reset_work(work)
+    bench = Bench(tmp_path, work, jobs=2)
+    assert Path(bench.require_kwbuild(), "__init__.py").is_file()  # this checkout's package, as installed
+    no_site = tmp_path / "python-without-site"  # an interpreter that finds no installed kwbuild
+    no_site.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    no_site.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(no_site))
+    with pytest.raises(SystemExit) as stopped:
+        bench.require_kwbuild()
+    assert isinstance(stopped.value.code, str) and "cannot import kwbuild" in stopped.value.code
+    assert "\n" not in stopped.value.code
