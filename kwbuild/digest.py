@@ -5,14 +5,15 @@ not whole tables (and the anchors of its symbols, which the A-Z index links to: 
 not for every file each time an index page is rendered). A digest keeps those as tuples, small enough that the
 digests of a whole tree stay in memory and load in milliseconds (see `kwbuild.store`).
 
-Their names, kinds, parents, signatures and imported modules are interned: the torch tree's ~250,000 symbols
-hold ~100,000 distinct names, 21 kinds and ~120,000 distinct signatures, and its digests' strings take ~63 MB
-instead of ~116 MB. `marshal` keeps the flag: a digest read back from the store shares them too.
+Their names, kinds, parents, signatures and imported modules are shared (one object for equal strings): the torch
+tree's ~250,000 symbols hold ~100,000 distinct names, 21 kinds and ~120,000 distinct signatures, and its digests'
+strings take ~63 MB instead of ~116 MB. Shared, not interned (`sys.intern`): `marshal` saves an interned string
+with a flag and interns it again on every load, which made reading the ~180 digests and the name index that an
+edit of torch needs ~0.1 s slower; a shared string is saved once per digest and read back as a plain one.
 """
 
 from __future__ import annotations
 
-from sys import intern
 from typing import Any, Final, NamedTuple
 
 from kwbuild.model import Table, symbol_counts
@@ -55,9 +56,17 @@ class Digest(NamedTuple):
     anchors: tuple[str, ...]  # each symbol's anchor on the file's pages (the A-Z index links to them)
 
 
+_SHARED: dict[str, str] = {}  # each string to the first equal one seen
+
+
+def forget_shared() -> None:
+    """Empty the pool of shared strings (each build starts so: a long-lived `kwbuild watch` keeps no old names)."""
+    _SHARED.clear()
+
+
 def digest_table(table: Table) -> Digest:
     """The digest of one table."""
-    exported = table.get("all")
+    exported, share = table.get("all"), _SHARED.setdefault
     return Digest(
         path=table["path"],
         module=table["module"],
@@ -72,19 +81,19 @@ def digest_table(table: Table) -> Digest:
         symbol_counts=tuple(symbol_counts(table).items()),
         symbols=tuple(
             (
-                intern(s["name"]),
-                intern(s["qualname"]),
-                intern(s["kind"]),
+                share(name := s["name"], name),
+                share(qualname := s["qualname"], qualname),
+                share(kind := s["kind"], kind),
                 s["line"],
-                None if (parent := s["parent"]) is None else intern(parent),
-                intern(s["signature"]),
+                None if (parent := s["parent"]) is None else share(parent, parent),
+                share(signature := s["signature"], signature),
             )
             for s in table["symbols"]
         ),
         imports=tuple(
             (
-                None if (module := i["module"]) is None else intern(module),
-                None if (name := i["name"]) is None else intern(name),
+                None if (module := i["module"]) is None else share(module, module),
+                None if (name := i["name"]) is None else share(name, name),
                 i["asname"],
                 i["level"],
                 i["line"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from kwbuild import jsonio, pages, store
 from kwbuild.digest import digest_table
 from kwbuild.extract import python as python_extractor
+from kwbuild.names import file_names
 from tests.conftest import Project
 
 Stamp = Callable[[Path], tuple[int, int]]
@@ -377,11 +379,12 @@ def test_the_digest_store_saved_after_edits_holds_each_table_once_in_its_shard(p
     assert entries["d7/m7.py"].names[0] == ("f7", "g7")
 
 
-def test_the_digests_share_their_names_kinds_and_signatures_also_when_read_back_from_the_store(
+def test_the_digests_share_their_names_kinds_and_signatures_and_the_store_reads_them_back_without_interning(
     project: Project,
 ) -> None:
-    """The digests' strings are interned (a tree's repeat names, kinds and signatures are held once): in those
-    made from the tables, and in those the next build reads back from the saved store."""
+    """The digests made from the tables share their strings (a tree's repeat names, kinds and signatures are held
+    once), without interning them: marshal would save an interned string with a flag and intern it again on every
+    load (an edit build reads a few hundred digests and the name index back)."""
     source = "import os\n\n\nclass Config:\n    def forward(self, x: int) -> int:\n        return x\n"
     for n in range(2):
         project.write(f"m{n}.py", source)
@@ -389,12 +392,29 @@ def test_the_digests_share_their_names_kinds_and_signatures_also_when_read_back_
     tables = [jsonio.read_json(project.out / "tables" / f"m{n}.py.json") for n in range(2)]
     made = [digest_table(table) for table in tables]
     assert tables[0]["symbols"][1]["kind"] is not tables[1]["symbols"][1]["kind"]  # orjson: one object each
+    first, second = (digest.symbols[1] for digest in made)
+    assert first == second == ("forward", "Config.forward", "method", 5, "Config", "(self, x: int) -> int")
+    assert all(a is b for a, b in zip(first, second, strict=True) if isinstance(a, str))
+    assert made[0].imports[0][0] is made[1].imports[0][0] == "os"
     entries, _generations, _members = store._read_store(str(project.out / ".kwbuild" / "digests"))
-    for digests in (made, [entries["m0.py"].digest, entries["m1.py"].digest]):
-        first, second = (digest.symbols[1] for digest in digests)
-        assert first == second == ("forward", "Config.forward", "method", 5, "Config", "(self, x: int) -> int")
-        assert all(a is b for a, b in zip(first, second, strict=True) if isinstance(a, str))
-        assert digests[0].imports[0][0] is digests[1].imports[0][0] == "os"
+    read = [entries[f"m{n}.py"].digest for n in range(2)]
+    assert read == made and entries["m0.py"].names == file_names(made[0])
+    signature = read[0].symbols[1][5]
+    assert signature is not first[5]  # read as a plain string: an interned one would come back as the made one
+    assert sys.intern(first[5]) is first[5] and sys.intern(signature) is not signature
+
+
+def test_each_build_starts_with_an_empty_pool_of_shared_strings(project: Project) -> None:
+    """A long-lived process (`kwbuild watch`) builds again and again: it keeps no names of the trees before."""
+    from kwbuild import digest
+
+    project.write("m.py", "def old_name_of_this_function():\n    pass\n")
+    project.build()
+    assert "old_name_of_this_function" in digest._SHARED
+    project.write("m.py", "def new_name_of_this_function():\n    pass\n")
+    project.build()
+    assert "new_name_of_this_function" in digest._SHARED
+    assert "old_name_of_this_function" not in digest._SHARED
 
 
 def test_doit_stats_each_file_once_per_build_and_a_missing_file_is_not_remembered(tmp_path: Path) -> None:
