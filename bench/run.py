@@ -303,16 +303,12 @@ class Bench:
         return [*self.kwbuild, "build", str(self.corpus), "--out", str(w / out), "--cache", str(w / "cache"),
                 "-j", str(self.jobs), "--summary-json", str(w / "summary.json"), "-q"]  # fmt: skip
 
-    def kwbuild_source(self) -> str:
+    def require_kwbuild(self) -> str:
         """The folder of the `kwbuild` package the builds import (an editable install follows the last
-        `pip install -e`: a CI run in a clone re-points it at the clone)."""
+        `pip install -e`: a CI run in a clone re-points it at the clone); exits with one line if there is none."""
         code = "import os, kwbuild; print(os.path.dirname(kwbuild.__file__))"
         run = subprocess.run([sys.executable, "-c", code], env=RUN_ENV, cwd=self.work, capture_output=True, text=True)
-        return run.stdout.strip()
-
-    def require_kwbuild(self) -> str:
-        """The folder of the `kwbuild` package the builds will import; exits with one line if there is none."""
-        package = self.kwbuild_source()
+        package = run.stdout.strip()
         if not package:
             sys.exit(f"bench: {sys.executable} cannot import kwbuild from {self.work} (an editable install pointing "
                      "at a deleted clone, after a CI run? `pip install -e .` in the checkout)")  # fmt: skip

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from kwbuild import jsonio
 from kwbuild.config import BuildConfig
-from kwbuild.digest import forget_shared
 from kwbuild.errors import UserError
 from kwbuild.jobs import BuildStats
 from kwbuild.jsonio import TEMP_SUFFIX
@@ -63,7 +62,6 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
     as it left them), every task is up to date and doit is not even loaded: the answer costs one stat per source
     file and three per folder."""
     started = time.perf_counter()
-    forget_shared()
     _prepare_output(config)
     clean = not full and not os.path.exists(config.layout.running)
     lock = _begin(config.layout)

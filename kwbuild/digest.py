@@ -5,7 +5,8 @@ not whole tables (and the anchors of its symbols, which the A-Z index links to: 
 not for every file each time an index page is rendered). A digest keeps those as tuples, small enough that the
 digests of a whole tree stay in memory and load in milliseconds (see `kwbuild.store`).
 
-Their names, kinds, parents, signatures and imported modules are shared (one object for equal strings): the torch
+Their names, kinds, parents, signatures and imported modules are shared through a pool (one object for equal
+strings; the digest store keeps one for the digests it makes, so it lasts as long as the build): the torch
 tree's ~250,000 symbols hold ~100,000 distinct names, 21 kinds and ~120,000 distinct signatures, and its digests'
 strings take ~63 MB instead of ~116 MB. Shared, not interned (`sys.intern`): `marshal` saves an interned string
 with a flag and interns it again on every load, which made reading the ~180 digests and the name index that an
@@ -56,17 +57,10 @@ class Digest(NamedTuple):
     anchors: tuple[str, ...]  # each symbol's anchor on the file's pages (the A-Z index links to them)
 
 
-_SHARED: dict[str, str] = {}  # each string to the first equal one seen
-
-
-def forget_shared() -> None:
-    """Empty the pool of shared strings (each build starts so: a long-lived `kwbuild watch` keeps no old names)."""
-    _SHARED.clear()
-
-
-def digest_table(table: Table) -> Digest:
-    """The digest of one table."""
-    exported, share = table.get("all"), _SHARED.setdefault
+def digest_table(table: Table, strings: dict[str, str] | None = None) -> Digest:
+    """The digest of one table; its strings are the first equal ones in `strings` (a pool that digests made
+    with it share, and that this adds to)."""
+    exported, share = table.get("all"), ({} if strings is None else strings).setdefault
     return Digest(
         path=table["path"],
         module=table["module"],

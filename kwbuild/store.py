@@ -208,6 +208,7 @@ class DigestStore:
         self.suspects: set[str] | None = None  # when set, only these tables (and forgotten ones) are stat'ed
         self.saved_changes: dict[str, Change] = {}  # the changes the last `save` took in
         self.saved_complete = False  # a save took in a complete view: every digest counted as new
+        self.strings: dict[str, str] = {}  # the pool of the digests this store makes (see `kwbuild.digest`)
 
     def forget(self, rels: list[str]) -> None:
         """These tables were rewritten by this build: read them again whatever their stat."""
@@ -327,7 +328,7 @@ class DigestStore:
         if saved is not None and saved.stamp == stamp and rel not in self._forgotten:
             return saved
         try:
-            return Entry.of(stamp, digest_table(jsonio.read_json(path)))
+            return Entry.of(stamp, digest_table(jsonio.read_json(path), self.strings))
         except (ValueError, KeyError, TypeError):
             return None  # a damaged table: left out here; its task rewrites it on the next build
 

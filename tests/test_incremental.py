@@ -390,7 +390,8 @@ def test_the_digests_share_their_names_kinds_and_signatures_and_the_store_reads_
         project.write(f"m{n}.py", source)
     project.build()
     tables = [jsonio.read_json(project.out / "tables" / f"m{n}.py.json") for n in range(2)]
-    made = [digest_table(table) for table in tables]
+    strings: dict[str, str] = {}  # the pool of the digests made with it
+    made = [digest_table(table, strings) for table in tables]
     assert tables[0]["symbols"][1]["kind"] is not tables[1]["symbols"][1]["kind"]  # orjson: one object each
     first, second = (digest.symbols[1] for digest in made)
     assert first == second == ("forward", "Config.forward", "method", 5, "Config", "(self, x: int) -> int")
@@ -404,17 +405,25 @@ def test_the_digests_share_their_names_kinds_and_signatures_and_the_store_reads_
     assert sys.intern(first[5]) is first[5] and sys.intern(signature) is not signature
 
 
-def test_each_build_starts_with_an_empty_pool_of_shared_strings(project: Project) -> None:
-    """A long-lived process (`kwbuild watch`) builds again and again: it keeps no names of the trees before."""
-    from kwbuild import digest
+def test_each_digest_store_has_its_own_pool_of_shared_strings(project: Project) -> None:
+    """The pool lives as long as its store, and each build makes its own store: a long-lived process
+    (`kwbuild watch`) building again and again keeps no names of the trees before."""
+    digests, tables = project.out / ".kwbuild" / "digests", project.out / "tables"
+
+    def pool_of_a_new_store() -> dict[str, str]:
+        digest_store = store.DigestStore(str(digests), lambda rel: str(tables / f"{rel}.json"))
+        digest_store.forget(["m.py"])  # read the table again, as a build that rewrote it does
+        digest_store.view(["m.py"])
+        return digest_store.strings
 
     project.write("m.py", "def old_name_of_this_function():\n    pass\n")
     project.build()
-    assert "old_name_of_this_function" in digest._SHARED
+    assert "old_name_of_this_function" in pool_of_a_new_store()
     project.write("m.py", "def new_name_of_this_function():\n    pass\n")
     project.build()
-    assert "new_name_of_this_function" in digest._SHARED
-    assert "old_name_of_this_function" not in digest._SHARED
+    pool = pool_of_a_new_store()
+    assert "new_name_of_this_function" in pool
+    assert "old_name_of_this_function" not in pool
 
 
 def test_doit_stats_each_file_once_per_build_and_a_missing_file_is_not_remembered(tmp_path: Path) -> None:
