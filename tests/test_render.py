@@ -19,6 +19,7 @@ from kwbuild.render.folder_index import MAX_EDGES, MAX_NODES, render_folder_inde
 from kwbuild.render.keyword_index import render_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
 from kwbuild.render.markdown import (
+    anchor_base,
     anchor_id,
     anchor_ids,
     code_span,
@@ -635,6 +636,28 @@ def test_rel_link(from_page: str, to_page: str, anchor: str | None, expected: st
     assert rel_link(from_page, to_page, anchor) == expected
 
 
+_PAGE = st.lists(st.sampled_from(["a", "b", "a b", "c#d", "\u00e9", "x.md", "%"]), min_size=1, max_size=4).map("/".join)
+
+
+@hypothesis.given(_PAGE, _PAGE, st.sampled_from([None, "", "sym-f", "sym-a b"]))
+def test_rel_link_is_the_relative_path_quoted(from_page: str, to_page: str, anchor: str | None) -> None:
+    """Resolved against the linking page, the link gives the target page back (and its anchor)."""
+    link = rel_link(from_page, to_page, anchor)
+    path, _, fragment = link.partition("#")
+    assert unquote(fragment) == (anchor or "")
+    if not path:
+        assert to_page == from_page and anchor
+        return
+    parts = from_page.split("/")[:-1]
+    for segment in path.split("/"):
+        if segment == "..":
+            parts.pop()
+        else:
+            parts.append(unquote(segment))
+    assert "/".join(parts) == to_page
+    assert all(segment == quote(unquote(segment), safe="") for segment in path.split("/") if segment != "..")
+
+
 def test_source_link_assumes_docs_root_at_repository_root() -> None:
     ir = "torch/_inductor/ir.py"
     assert source_link(docs_page(ir), ir, PageContext()) == "../../../torch/_inductor/ir.py"
@@ -663,6 +686,43 @@ def test_anchor_ids_are_ascii_and_unique() -> None:
     symbols = [sym(q, "function", 1) for q in ("f", "f", "f-2", "caf\u00e9", "a b", "C.m", "f", "f-2")]
     assert symbol_anchors(symbols) == ids
     assert anchor_ids(q for q in ("f", "f", "f-2", "caf\u00e9", "a b", "C.m", "f", "f-2")) == ids
+
+
+def _spec_anchor_ids(qualnames: list[str]) -> list[str]:
+    """The anchor ids as specified, character by character: [A-Za-z0-9_.] kept, anything else `-uXXXX`, then
+    `-2`, `-3`... after an id already given."""
+    ids: list[str] = []
+    for qualname in qualnames:
+        ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+        base = "sym-" + "".join(c if c in ok else f"-u{ord(c):04X}" for c in qualname)
+        candidate, count = base, 1
+        while candidate in ids:
+            count += 1
+            candidate = f"{base}-{count}"
+        ids.append(candidate)
+    return ids
+
+
+def test_anchor_ids_of_cpp_names() -> None:
+    names = ["c10", "c10::TensorImpl", "c10::TensorImpl::size", "c10::TensorImpl::size", "at::operator==", "::f"]
+    assert anchor_ids(names) == [
+        "sym-c10",
+        "sym-c10-u003A-u003ATensorImpl",
+        "sym-c10-u003A-u003ATensorImpl-u003A-u003Asize",
+        "sym-c10-u003A-u003ATensorImpl-u003A-u003Asize-2",
+        "sym-at-u003A-u003Aoperator-u003D-u003D",
+        "sym--u003A-u003Af",
+    ]
+    assert [anchor_id(name, {}) for name in names] == [anchor_base(name) for name in names]
+
+
+@hypothesis.given(st.lists(st.text(alphabet="ab:._-<> \u00e9\U0001f600", max_size=6), max_size=12))
+def test_anchor_ids_follow_their_specification(qualnames: list[str]) -> None:
+    """The fast paths (plain names, names whose only other character is `:`) give the specified ids."""
+    expected = _spec_anchor_ids(qualnames)
+    assert anchor_ids(qualnames) == expected
+    seen: dict[str, int] = {}
+    assert [anchor_id(q, seen) for q in qualnames] == expected
 
 
 # ---------------------------------------------------------------- injection

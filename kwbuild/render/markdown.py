@@ -11,6 +11,7 @@ pages sit at the docs root. The docs root is taken to be a folder at the reposit
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import quote
@@ -38,7 +39,7 @@ _AUTOLINK = re.compile(r"(?<=www)(?=\.)|(?<=[A-Za-z0-9._+-]@)(?=[A-Za-z0-9])", r
 _ORDERED_LIST = re.compile(r"^(\d+)\.")
 _BACKTICKS = re.compile(r"`+")
 _ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
-_ANCHOR_PLAIN = re.compile(r"[A-Za-z0-9_.]*")
+_ANCHOR_SCOPED = re.compile(r"[A-Za-z0-9_.:]*")
 _URL_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 _FRAGMENT_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 """Exactly what `quote(text, safe="")` keeps: every anchor id (`sym-` + [A-Za-z0-9_.], `-uXXXX`, `-2`) is one."""
@@ -101,13 +102,21 @@ def rel_link(from_page: str, to_page: str, anchor: str | None = None) -> str:
     fragment = "#" + quote_fragment(anchor) if anchor else ""
     if to_page == from_page and fragment:
         return fragment
-    here = from_page.split("/")[:-1]
-    there = to_page.split("/")
+    there, _, name = to_page.rpartition("/")
+    return _folder_link(from_page.rpartition("/")[0], there) + quote_path(name) + fragment
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_link(here: str, there: str) -> str:
+    """The relative URL from folder `here` to folder `there` ("" or ending with "/"); a page links to a few
+    folders many times (a tree's 250,000 links in ~1,200 A-Z pages go to ~600 folders)."""
+    from_parts = here.split("/") if here else []
+    to_parts = there.split("/") if there else []
     common = 0
-    while common < len(here) and common < len(there) - 1 and here[common] == there[common]:
+    while common < len(from_parts) and common < len(to_parts) and from_parts[common] == to_parts[common]:
         common += 1
-    up = "../" * (len(here) - common)
-    return up + quote_path("/".join(there[common:])) + fragment
+    rest = "/".join(to_parts[common:])
+    return "../" * (len(from_parts) - common) + (quote_path(rest) + "/" if rest else "")
 
 
 # ---------------------------------------------------------------- page paths
@@ -156,16 +165,24 @@ def _encode_char(match: re.Match[str]) -> str:
     return f"-u{ord(match.group()):04X}"
 
 
+_COLON = f"-u{ord(':'):04X}"
+"""`_encode_char` of `:`, the one character to encode in most C++ names (`ns::Class::f`): `str.replace` is ~10x
+faster than `_ANCHOR_UNSAFE.sub` or `str.translate` on them."""
+
+
 def anchor_base(qualname: str, prefix: str = "sym-") -> str:
     """The id of a name's first definition: `prefix` + the name, with characters outside [A-Za-z0-9_.] encoded."""
-    if _ANCHOR_UNSAFE.search(qualname) is None:
-        return prefix + qualname
+    if _ANCHOR_SCOPED.fullmatch(qualname) is not None:
+        return prefix + (qualname.replace(":", _COLON) if ":" in qualname else qualname)
     return prefix + _ANCHOR_UNSAFE.sub(_encode_char, qualname)
 
 
 def anchor_id(qualname: str, seen: dict[str, int], prefix: str = "sym-") -> str:
     """A unique id on a page: the base id, then `-2`, `-3`... for repeated names, in the order of the calls."""
-    base = anchor_base(qualname, prefix)
+    return _unique(anchor_base(qualname, prefix), seen)
+
+
+def _unique(base: str, seen: dict[str, int]) -> str:
     count = seen.get(base, 0) + 1
     candidate = base if count == 1 else f"{base}-{count}"
     while candidate in seen:
@@ -177,13 +194,18 @@ def anchor_id(qualname: str, seen: dict[str, int], prefix: str = "sym-") -> str:
 
 
 def anchor_ids(qualnames: Iterable[str], prefix: str = "sym-") -> list[str]:
-    """The anchor ids of a page's symbols, in source order: `anchor_id` on each (the common case inlined)."""
+    """The anchor ids of a page's symbols, in source order: `anchor_id` on each (`anchor_base` inlined: the torch
+    tree's 253,000 names take 0.23 s, against 0.87 s with every `::` encoded by `_ANCHOR_UNSAFE.sub`)."""
     seen: dict[str, int] = {}
     anchors = []
+    scoped = _ANCHOR_SCOPED.fullmatch
     for qualname in qualnames:
-        base = prefix + qualname
-        if base in seen or _ANCHOR_PLAIN.fullmatch(qualname) is None:
-            anchors.append(anchor_id(qualname, seen, prefix))
+        if scoped(qualname) is not None:
+            base = prefix + (qualname.replace(":", _COLON) if ":" in qualname else qualname)
+        else:
+            base = prefix + _ANCHOR_UNSAFE.sub(_encode_char, qualname)
+        if base in seen:
+            anchors.append(_unique(base, seen))
         else:
             seen[base] = 1
             anchors.append(base)
