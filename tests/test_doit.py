@@ -85,3 +85,44 @@ def test_doit_clean_and_forget(small: Project) -> None:
     rebuilt = _doit(small)
     assert rebuilt.returncode == 0
     assert (small.out / "tables/b.py.json").is_file()
+
+
+def test_doit_in_parallel_processes_builds_the_same_pages(small: Project, tmp_path: Path) -> None:
+    """`doit -n 2` pickles the per-file tasks (kept in slots, see `SlimTask`) to run them in its processes."""
+    assert _doit(small, "-n", "2").returncode == 0
+    parallel = {p.relative_to(small.out): p.read_bytes() for p in (small.out / "docs").rglob("*.md")}
+    small.out = tmp_path / "serial"
+    result = _doit(small)
+    assert result.returncode == 0, result.stdout + result.stderr
+    serial = {p.relative_to(small.out): p.read_bytes() for p in (small.out / "docs").rglob("*.md")}
+    assert len(serial) == 3 * 2 + 2 + 3  # two pages a file, two folder indexes, three global pages
+    assert parallel == serial
+
+
+def test_the_per_file_tasks_keep_their_attributes_in_slots_and_pickle(small: Project) -> None:
+    """Every attribute doit's `Task.__init__` sets has a slot (no instance dict: ~1.3 KB less a task), and a task
+    pickles and unpickles as doit's multiprocess runner does it."""
+    import pickle
+
+    from doit.loader import generate_tasks
+
+    from kwbuild.config import make_config
+    from kwbuild.plan import make_plan
+    from kwbuild.tasks import SlimTask, make_builders, namespace
+
+    config = make_config(str(small.root), str(small.out), str(small.cache), jobs=1)
+    config.layout.prepare()
+    generators = namespace(make_plan(config, use_snapshot=False), make_builders(config))
+    tasks = generate_tasks("table", generators["task_table"]())
+    group, *files = tasks
+    assert [task.name for task in files] == ["table:b.py", "table:pkg/__init__.py", "table:pkg/a.py"]
+    assert group.name == "table" and group.has_subtask and group.task_dep == [task.name for task in files]
+    assert all(isinstance(task, SlimTask) and task.__dict__ == {} for task in tasks)
+    assert all(task.subtask_of == "table" for task in files)
+    task = files[2]
+    copy = pickle.loads(pickle.dumps(task))
+    assert (copy.name, copy.file_dep, copy.targets, copy.doc) == (task.name, task.file_dep, task.targets, task.doc)
+    assert copy.uptodate is None and copy.__dict__ == {}  # as doit's own `__getstate__` leaves them
+    copy.update_from_pickle(task.pickle_safe_dict())
+    assert copy.actions[0].py_callable.__func__ is task.actions[0].py_callable.__func__
+    assert copy.actions[0].args == task.actions[0].args
