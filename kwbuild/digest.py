@@ -1,9 +1,10 @@
 """The digest of a table: the compact part that tree-wide aggregates read (pure).
 
 Aggregates (manifest, symbol map, and later the indexes and cross-references) need a few facts of every file,
-not whole tables (and the anchors of its symbols, which the A-Z index links to: computed once per table change,
-not for every file each time an index page is rendered). A digest keeps those as tuples, small enough that the
-digests of a whole tree stay in memory and load in milliseconds (see `kwbuild.store`).
+not whole tables (and the anchors of its symbols that the A-Z index cannot derive from their names alone: the
+`-2`, `-3`... of repeated names, computed once per table change, not for every file each time an index page is
+rendered). A digest keeps those as tuples, small enough that the digests of a whole tree stay in memory and load
+in milliseconds (see `kwbuild.store`).
 
 Their names, kinds, parents, signatures and imported modules are shared through a pool (one object for equal
 strings; the digest store keeps one for the digests it makes, so it lasts as long as the build): the torch
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Final, NamedTuple
 
 from kwbuild.model import Table, symbol_counts
-from kwbuild.render.markdown import anchor_ids
+from kwbuild.render.markdown import repeated_anchor_ids
 
 SymbolRef = tuple[str, str, str, int, str | None, str]
 """(name, qualname, kind, line, parent, signature): plain tuples, so that a tree's digests load fast."""
@@ -54,7 +55,7 @@ class Digest(NamedTuple):
     symbol_counts: tuple[tuple[str, int], ...]
     symbols: tuple[SymbolRef, ...]
     imports: tuple[ImportRef, ...]
-    anchors: tuple[str, ...]  # each symbol's anchor on the file's pages (the A-Z index links to them)
+    anchors: tuple[str | None, ...]  # each symbol's anchor on the file's pages, None for its `anchor_base`
 
 
 def digest_table(table: Table, strings: dict[str, str] | None = None) -> Digest:
@@ -96,7 +97,7 @@ def digest_table(table: Table, strings: dict[str, str] | None = None) -> Digest:
             )
             for i in table["imports"]
         ),
-        anchors=tuple(anchor_ids(s["qualname"] for s in table["symbols"])),
+        anchors=tuple(repeated_anchor_ids(s["qualname"] for s in table["symbols"])),
     )
 
 

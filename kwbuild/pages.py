@@ -24,7 +24,7 @@ from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import render_folder_index
 from kwbuild.render.keyword_index import Changes, keyword_index_pages, plan_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
-from kwbuild.render.markdown import docs_page, folder_page, kw_page
+from kwbuild.render.markdown import anchor_base, docs_page, folder_page, kw_page
 from kwbuild.render.module_pages import patch_module_index, render_import_xref, render_module_index
 from kwbuild.store import View
 
@@ -276,7 +276,7 @@ def _on_disk(docs: str, name: str) -> set[str]:
 def _keyword_entries_of(digests: list[Digest], names: set[str] | None) -> list[KeywordEntry]:
     """The A-Z index's entries of these files: all, or those of these names."""
     return [
-        (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor)
+        (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor or anchor_base(symbol[1]))
         for digest in digests
         for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
         if names is None or symbol[0] in names

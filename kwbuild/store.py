@@ -41,10 +41,10 @@ from kwbuild.digest import Digest, digest_table, from_plain, to_plain
 from kwbuild.names import FileNames, NameIndex, file_names
 from kwbuild.render import RENDER_VERSION
 
-FORMAT = 9  # and the renderers' version: digests hold the symbols' anchors
+FORMAT = 10  # and the renderers' version: digests hold the symbols' repeated anchors
 SHARDS = 64
 NAMES_FILE = "names.marshal"
-MAGIC = b"KWD9"  # then the lengths of the entries' part and of the digests' part (4 bytes each), the two parts
+MAGIC = b"KWDA"  # then the lengths of the entries' part and of the digests' part (4 bytes each), the two parts
 HEAD = struct.Struct("<4sII")
 
 Stamp = tuple[int, int, int]

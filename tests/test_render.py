@@ -30,6 +30,7 @@ from kwbuild.render.markdown import (
     kw_page,
     quote_fragment,
     rel_link,
+    repeated_anchor_ids,
     source_link,
 )
 from kwbuild.render.module_pages import patch_module_index, render_import_xref, render_module_index
@@ -723,6 +724,10 @@ def test_anchor_ids_follow_their_specification(qualnames: list[str]) -> None:
     assert anchor_ids(qualnames) == expected
     seen: dict[str, int] = {}
     assert [anchor_id(q, seen) for q in qualnames] == expected
+    kept = repeated_anchor_ids(qualnames)  # what a digest keeps: the ids that are not their name's base
+    assert [anchor or anchor_base(q) for q, anchor in zip(qualnames, kept, strict=True)] == expected
+    bases = [a == anchor_base(q) for q, a in zip(qualnames, expected, strict=True)]
+    assert [anchor is None for anchor in kept] == bases
 
 
 # ---------------------------------------------------------------- injection
