@@ -19,7 +19,7 @@ import contextlib
 import inspect
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,7 @@ from doit.cmd_base import ModuleTaskLoader
 from doit.control import TaskControl
 from doit.dependency import FileChangedChecker
 from doit.doit_cmd import DoitMain
-from doit.task import Task
+from doit.task import IOConfig, Task, create_action
 
 from kwbuild.builder import TableBuilder
 from kwbuild.cache import content_cache
@@ -135,6 +135,9 @@ class SameValue:
         return bool(values.get("_kwbuild_value") == self.value)
 
 
+_IO = IOConfig({})  # what doit makes for a task without `io`; only read: one for every task
+
+
 class SlimTask(Task):  # type: ignore[misc]
     """doit's `Task` with its attributes in slots. `Task.__init__` sets 34 attributes, more than the 30 keys
     CPython 3.11 shares between the instance dicts of a class, so each task had a dict of its own (~1.3 KB).
@@ -148,6 +151,57 @@ class SlimTask(Task):  # type: ignore[misc]
         "subtask_of", "targets", "task_dep", "teardown", "uptodate", "value_savers", "values", "verbosity",
         "watch", "wild_dep",
     )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        actions: list[Any] | None,
+        doc: str | None = None,
+        file_dep: Iterable[str] = (),
+        targets: Iterable[str] = (),
+        uptodate: Iterable[Any] = (),
+        clean: bool | Sequence[Any] = (),
+        verbosity: int | None = None,
+        subtask_of: str | None = None,
+        has_subtask: bool = False,
+    ) -> None:
+        """`Task.__init__` for the arguments kwbuild gives, without its checks of each argument's type (which were
+        half of the time of making a task: they are for hand-written dodo files). Sets every attribute as it does
+        (checked by a test against `Task`)."""
+        self.name = name
+        self.params: tuple[Any, ...] = ()
+        self.creator_params: list[Any] = []
+        self.options = None
+        self.pos_arg = None
+        self.pos_arg_val = None
+        self.setup_tasks: list[str] = []
+        self.io = _IO
+        self._action_instances = None
+        self._actions = [] if actions is None else list(actions)
+        self.dep_changed = None
+        self.file_dep = set(file_dep)
+        self.task_dep: list[str] = []
+        self.wild_dep: list[str] = []
+        self.calc_dep: set[str] = set()
+        self.loader = None
+        self.getargs: dict[str, Any] = {}
+        self.value_savers: list[Any] = []
+        self.uptodate = self._init_uptodate(list(uptodate))  # after `value_savers`: `SameValue` adds to them
+        self.targets = list(targets)
+        self.subtask_of = subtask_of
+        self.has_subtask = has_subtask
+        self.result = None
+        self.values: dict[str, Any] = {}
+        self.verbosity = verbosity
+        self.custom_title = None
+        self.cfg_values = None
+        self._remove_targets = clean is True
+        self.clean_actions = () if isinstance(clean, bool) else [create_action(a, self, "clean") for a in clean]
+        self.teardown: list[Any] = []
+        self.doc = self._init_doc(doc)
+        self.watch: tuple[str, ...] = ()
+        self.meta = None
+        self.executed = False
 
     def _state(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in self.__slots__ if hasattr(self, name)}

@@ -126,3 +126,41 @@ def test_the_per_file_tasks_keep_their_attributes_in_slots_and_pickle(small: Pro
     copy.update_from_pickle(task.pickle_safe_dict())
     assert copy.actions[0].py_callable.__func__ is task.actions[0].py_callable.__func__
     assert copy.actions[0].args == task.actions[0].args
+
+
+def _clean() -> None:
+    pass
+
+
+def test_a_slim_task_is_made_as_doit_makes_a_task(small: Project) -> None:
+    """`SlimTask.__init__` skips doit's checks of the arguments: every attribute must still be what doit's own
+    `Task.__init__` sets from the same arguments (a newer doit that sets more fails here)."""
+    from doit.task import Task
+
+    from kwbuild.config import make_config
+    from kwbuild.plan import make_plan
+    from kwbuild.tasks import SlimTask, make_builders, page_tasks, table_tasks
+
+    config = make_config(str(small.root), str(small.out), str(small.cache), jobs=1)
+    config.layout.prepare()
+    plan = make_plan(config, use_snapshot=False)
+    builders = make_builders(config)
+    made = [
+        (("table", None), {"doc": "symbol table of each source file", "has_subtask": True}),
+        *((("table:" + f.pop("name"), f.pop("actions")), f) for f in table_tasks(plan, builders)),
+        *((("page:" + f.pop("name"), f.pop("actions")), f) for f in page_tasks(plan, builders, plan.rels)),
+        (("other", [(_clean, ())]), {"file_dep": ["a"], "targets": ["b"], "clean": [(_clean, ())], "verbosity": 2}),
+    ]
+    assert len(made) == 2 + 3 * 2
+    for args, fields in made:
+        slim, task = SlimTask(*args, **fields), Task(*args, **fields)
+        assert slim.__dict__ == {}
+        for name in SlimTask.__slots__:
+            mine, theirs = getattr(slim, name), getattr(task, name)
+            if name == "io":
+                assert vars(mine) == vars(theirs)
+            elif name == "clean_actions" and theirs:
+                assert [vars(a)["py_callable"] for a in mine] == [vars(a)["py_callable"] for a in theirs]
+            else:
+                assert mine == theirs, name
+        assert set(vars(task)) == set(SlimTask.__slots__)
