@@ -7,11 +7,12 @@ rendered). A digest keeps those as tuples, small enough that the digests of a wh
 in milliseconds (see `kwbuild.store`).
 
 Their names, kinds, parents, signatures and imported modules are shared through a pool (one object for equal
-strings; the digest store keeps one for the digests it makes, so it lasts as long as the build): the torch
-tree's ~250,000 symbols hold ~100,000 distinct names, 21 kinds and ~120,000 distinct signatures, and its digests'
-strings take ~63 MB instead of ~116 MB. Shared, not interned (`sys.intern`): `marshal` saves an interned string
-with a flag and interns it again on every load, which made reading the ~180 digests and the name index that an
-edit of torch needs ~0.1 s slower; a shared string is saved once per digest and read back as a plain one.
+strings; the digest store makes one for the digests of each view it computes and drops it once the view is made):
+the torch tree's ~250,000 symbols hold ~100,000 distinct names, 21 kinds and ~120,000 distinct signatures, and
+its digests' strings take ~63 MB instead of ~116 MB. Shared, not interned (`sys.intern`): `marshal` saves an
+interned string with a flag and interns it again on every load, which made reading the ~180 digests and the name
+index that an edit of torch needs ~0.1 s slower; a shared string is saved once per digest and read back as a
+plain one.
 """
 
 from __future__ import annotations

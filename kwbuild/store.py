@@ -208,7 +208,6 @@ class DigestStore:
         self.suspects: set[str] | None = None  # when set, only these tables (and forgotten ones) are stat'ed
         self.saved_changes: dict[str, Change] = {}  # the changes the last `save` took in
         self.saved_complete = False  # a save took in a complete view: every digest counted as new
-        self.strings: dict[str, str] = {}  # the pool of the digests this store makes (see `kwbuild.digest`)
 
     def forget(self, rels: list[str]) -> None:
         """These tables were rewritten by this build: read them again whatever their stat."""
@@ -302,9 +301,10 @@ class DigestStore:
         assert saved is not None
         view = View(complete=not saved, index_of=self._index_after)
         current: dict[str, Entry] = {}
-        for rel in rels:
+        strings: dict[str, str] = {}  # the pool of the digests made here (see `kwbuild.digest`); ~15 MB on torch:
+        for rel in rels:  # dropped with this call, the digests keep the strings they share
             old = saved.get(rel)
-            entry = self._entry(rel, old)
+            entry = self._entry(rel, old, strings)
             if entry is None:
                 continue
             current[rel] = entry
@@ -316,7 +316,7 @@ class DigestStore:
         self._current = current
         return view
 
-    def _entry(self, rel: str, saved: Entry | None) -> Entry | None:
+    def _entry(self, rel: str, saved: Entry | None, strings: dict[str, str]) -> Entry | None:
         if saved is not None and self.suspects is not None and rel not in self.suspects and rel not in self._forgotten:
             return saved  # a trusted build: only its candidates' tables can have changed
         path = self._table_path(rel)
@@ -328,7 +328,7 @@ class DigestStore:
         if saved is not None and saved.stamp == stamp and rel not in self._forgotten:
             return saved
         try:
-            return Entry.of(stamp, digest_table(jsonio.read_json(path), self.strings))
+            return Entry.of(stamp, digest_table(jsonio.read_json(path), strings))
         except (ValueError, KeyError, TypeError):
             return None  # a damaged table: left out here; its task rewrites it on the next build
 
