@@ -50,11 +50,12 @@ def main() -> None:
     gc.disable()
     tables = args.out / "tables"
     rels = sorted(str(p.relative_to(tables))[: -len(".json")] for p in tables.rglob("*.json"))
-    names = [[s["qualname"] for s in jsonio.read_json(tables / f"{rel}.json")["symbols"]] for rel in rels]
-    sample = [
-        (jsonio.read_json(tables / f"{rel}.json"), jsonio.read_json(args.out / "links" / f"{rel}.json"))
-        for rel in rels[:: args.every]
-    ]
+    names, sample = [], []
+    for number, rel in enumerate(rels):  # each table read once; the sample's kept with their links
+        table = jsonio.read_json(tables / f"{rel}.json")
+        names.append([s["qualname"] for s in table["symbols"]])
+        if number % args.every == 0:
+            sample.append((table, jsonio.read_json(args.out / "links" / f"{rel}.json")))
     ctx = PageContext()
 
     def render() -> None:

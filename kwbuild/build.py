@@ -273,9 +273,10 @@ def _remove_stale_outputs(plan: Plan, tables: TableBuilder) -> None:
         tables.stats.tables_removed += jsonio.remove_file(table)
         for path in (layout.links_path(rel), layout.docs_file(kw_page(rel)), layout.docs_file(docs_page(rel))):
             jsonio.remove_file(path)
-    for folder in plan.removed_folders:
+    removed_folders = plan.removed_folders
+    for folder in removed_folders:
         jsonio.remove_file(layout.docs_file(folder_page(folder)))
-    if stale or plan.removed_folders:
+    if stale or removed_folders:
         for top in (layout.tables, layout.links, layout.docs):
             _remove_empty_folders(top)
 

@@ -34,6 +34,8 @@ SPLIT_AT = 500
 """Above this many modules, the cross-reference is split per top-level folder."""
 Places = dict[str, tuple[str, str]]
 """path -> (page, anchor) of its entry."""
+_Link = tuple[tuple[tuple[str, str], str], str | None, str, str]
+"""A module reference's sort key, the page of its entry (None: no entry), its link from that page and from others."""
 
 
 def render_module_index(modules: Iterable[ModuleRow]) -> str:
@@ -124,12 +126,11 @@ def _entries(page: str, rows: Sequence[XrefRow], refs: _Refs) -> list[str]:
 
 
 class _Refs:
-    """The links to modules' entries, each made once (torch: 135,000 references to 11,771 modules): its sort key,
-    the page of its entry, and its link from that page and from any other."""
+    """The links to modules' entries, each made once (`_Link`; torch: 135,000 references to 11,771 modules)."""
 
     def __init__(self, places: Places) -> None:
         self.places = places
-        self._made: dict[ModuleRef, tuple[tuple[tuple[str, str], str], str | None, str, str]] = {}
+        self._made: dict[ModuleRef, _Link] = {}
 
     def text(self, page: str, refs: Sequence[ModuleRef]) -> str:
         """The references, in name order, as links from `page`."""
@@ -137,7 +138,7 @@ class _Refs:
         made.sort(key=lambda ref: ref[0])
         return ", ".join(here if on == page else there for _key, on, here, there in made) or "none"
 
-    def _make(self, ref: ModuleRef) -> tuple[tuple[tuple[str, str], str], str | None, str, str]:
+    def _make(self, ref: ModuleRef) -> _Link:
         module, path = ref
         text, place = code_span(module or path), self.places.get(path)
         if place is None:
