@@ -8,6 +8,7 @@ leaves a table unchanged stop the build early (doit compares dependency contents
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
 from collections.abc import Iterable, Iterator
@@ -70,6 +71,31 @@ def write_parts_if_changed(path: str | os.PathLike[str], parts: list[Buffer]) ->
     except IsADirectoryError:
         _remove_tree(Path(path))
     atomic_write_parts(path, _joined(parts))
+    return True
+
+
+def write_stream_if_changed(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> bool:
+    """`write_if_changed` of the chunks' bytes end to end, each made only when asked: compared with the file on
+    disk as they come, and written once one differs (those compared equal so far are kept until then). True when
+    written."""
+    chunks = iter(chunks)
+    same: list[bytes] = []  # the chunks equal to the start of the file on disk
+    differs: list[bytes] = []
+    try:
+        with open(path, "rb") as handle:
+            for chunk in chunks:
+                if handle.read(len(chunk)) != chunk:
+                    differs.append(chunk)
+                    break
+                same.append(chunk)
+            else:
+                if not handle.read(1):
+                    return False
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        _remove_tree(Path(path))
+    atomic_write_parts(path, itertools.chain(same, differs, chunks))
     return True
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,8 @@ from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import render_folder_index
 from kwbuild.render.keyword_index import Changes, keyword_index_pages, plan_keyword_index
 from kwbuild.render.keyword_page import render_keyword_page
-from kwbuild.render.markdown import anchor_base, docs_page, folder_page, kw_page
-from kwbuild.render.module_pages import patch_module_index, render_import_xref, render_module_index
+from kwbuild.render.markdown import docs_page, folder_page, kw_page
+from kwbuild.render.module_pages import import_xref_pages, patch_module_index, render_module_index
 from kwbuild.store import View
 
 
@@ -238,17 +238,20 @@ class PageBuilder:
         rows = [
             (modules[rel], rel, _pairs(uses[rel], modules), _pairs(used_by[rel], modules)) for rel in sorted(modules)
         ]
-        return self._write_set("imports", sorted(render_import_xref(rows).items()))
+        return self._write_set("imports", import_xref_pages(rows))
 
-    def _write_set(self, name: str, pages: Iterable[tuple[str, str | None]]) -> dict[str, Any]:
+    def _write_set(self, name: str, pages: Iterable[tuple[str, str | Iterator[str] | None]]) -> dict[str, Any]:
         """Write a global page and its parts, each before the next is asked (a part named with None is kept as it
-        is); remove parts of an earlier build that are no longer produced."""
+        is; one given in pieces is written piece by piece); remove parts of an earlier build that are no longer
+        produced."""
         written = 0
         made: set[str] = set()
         for page, text in pages:
             made.add(page)
-            if text is not None:
+            if isinstance(text, str):
                 written += jsonio.write_if_changed(self.layout.docs_file(page), text.encode())
+            elif text is not None:
+                written += jsonio.write_stream_if_changed(self.layout.docs_file(page), map(str.encode, text))
         docs = self.layout.docs
         if os.path.isdir(docs):
             for entry in os.listdir(docs):
@@ -276,7 +279,7 @@ def _on_disk(docs: str, name: str) -> set[str]:
 def _keyword_entries_of(digests: list[Digest], names: set[str] | None) -> list[KeywordEntry]:
     """The A-Z index's entries of these files: all, or those of these names."""
     return [
-        (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor or anchor_base(symbol[1]))
+        (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor)
         for digest in digests
         for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
         if names is None or symbol[0] in names

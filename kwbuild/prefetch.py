@@ -16,6 +16,8 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
+from kwbuild.heap import release_if_grown
+
 if TYPE_CHECKING:
     import multiprocessing.pool
 
@@ -56,6 +58,7 @@ def _run_chunk(jobs: list[Any]) -> list[Any]:
         return work(jobs, context)
     finally:
         gc.collect()
+        release_if_grown()  # a large file's pages leave the worker ~25 MB bigger otherwise (see kwbuild.heap)
 
 
 def start_pool(work: Work, context: Any, workers: int) -> multiprocessing.pool.Pool:

@@ -39,6 +39,7 @@ from kwbuild.config import BuildConfig
 from kwbuild.discover import README_NAMES
 from kwbuild.errors import BuildFailed
 from kwbuild.extract import versions_key
+from kwbuild.heap import release_free_memory
 from kwbuild.pages import PageBuilder, render_file_pages
 from kwbuild.plan import Plan, build_versions, stale_folders, stale_pages
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, ForkedPrefetcher, Prefetcher, start_pool
@@ -382,6 +383,23 @@ def _links_known(plan: Plan, builders: Builders) -> None:
         builders.pages.on_links()
 
 
+def _links_after_tables(builders: Builders, rels: list[str], release: bool) -> dict[str, Any]:
+    """The links action, the table jobs' pool stopped first: every table task has run (the links task depends on
+    them all), and the pool's idle workers held ~110 MB (PSS, torch, warm cache) through the links phase. With
+    `release`, what the table phase freed is given back first (see `kwbuild.heap`)."""
+    _stop_table_jobs(builders)
+    if release:
+        release_free_memory()
+    return builders.pages.build_links(rels)
+
+
+def _stop_table_jobs(builders: Builders) -> None:
+    tables = builders.tables
+    if tables.prefetcher is not None:
+        tables.prefetcher.close()
+        tables.prefetcher = None
+
+
 def _after_links(plan: Plan, builders: Builders, action: Callable[[list[str]], dict[str, Any]], rels: list[str]) -> Any:
     """`action(rels)` of an aggregate of pages, the page pool started first (see `_links_known`)."""
     _links_known(plan, builders)
@@ -408,6 +426,7 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
     links = [] if trusted else [layout.links_path(rel) for rel in rels]
     docs = layout.docs_file
     versions = build_versions(plan.config)
+    release = _many_pages_likely(plan)  # a large build (an edit's aggregates peak low: not worth ~3 ms)
 
     def task_table() -> Iterator[Task]:
         yield from _subtasks("table", "symbol table of each source file", table_tasks(plan, builders))
@@ -416,17 +435,21 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         name: str, deps: list[str], targets: list[str], action: Callable[..., Any], reads_links: bool = False
     ) -> dict[str, Any]:
         if not plan.trusted:
-            return aggregate_task(name, deps, targets, action, rels, versions)
-        # trusted: the inputs are unchanged unless this build rewrote one, which `Unchanged` knows without a stat
-        task = aggregate_task(name, [], targets, action, rels, versions)
-        task["task_dep"] = ["table", "links"] if reads_links else ["table"]
-        task["uptodate"].append(Unchanged(plan, builders, reads_links))
+            task = aggregate_task(name, deps, targets, action, rels, versions)
+        else:  # the inputs are unchanged unless this build rewrote one, which `Unchanged` knows without a stat
+            task = aggregate_task(name, [], targets, action, rels, versions)
+            task["task_dep"] = ["table", "links"] if reads_links else ["table"]
+            task["uptodate"].append(Unchanged(plan, builders, reads_links))
+        if release:  # what its peak freed, given back (see kwbuild.heap)
+            task["actions"].append(_action(release_free_memory))
         return task
 
     # doit runs tasks in the order their generators are defined: the links first, since the page pool starts
     # rendering as soon as they are written (while this process makes the manifest, the symbol map...)
     def task_links() -> dict[str, Any]:
-        return aggregate("links", tables, links, builders.pages.build_links)
+        task = aggregate("links", tables, links, builders.pages.build_links)
+        task["actions"][0] = _action(_links_after_tables, builders, rels, release)
+        return task
 
     def task_manifest() -> dict[str, Any]:
         return aggregate("manifest", tables, [layout.manifest], builders.tables.build_manifest)
@@ -442,7 +465,7 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         task = aggregate(name, deps, targets, action, reads_links)
         if plan.candidates is not None:
             task["task_dep"] = list(dict.fromkeys([*task.get("task_dep", []), "links"]))
-            task["actions"] = [_action(_after_links, plan, builders, action, rels)]
+            task["actions"][0] = _action(_after_links, plan, builders, action, rels)
         return task
 
     def task_keywords() -> dict[str, Any]:
@@ -596,10 +619,7 @@ def _prefetch_pages(plan: Plan, builders: Builders) -> None:
     """Once the links are known: render the pages that will probably be stale on the pool (once per build)."""
     if builders.pages.planned is not None:
         return
-    tables = builders.tables
-    if tables.prefetcher is not None:
-        tables.prefetcher.close()
-        tables.prefetcher = None
+    _stop_table_jobs(builders)
     pages = builders.pages
     pages.planned = planned_pages(plan, builders)  # the same list for the pool and for the page tasks
     jobs = [pages.job(rel) for rel in pages.planned]

@@ -4,9 +4,11 @@ gives the bytes of the whole value dumped."""
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 from pathlib import Path
 
 import hypothesis
+import pytest
 from hypothesis import strategies as st
 
 from kwbuild import jsonio, spliced
@@ -66,6 +68,41 @@ def test_a_file_made_in_parts_is_written_only_when_its_bytes_change(tmp_path: Pa
     assert jsonio.write_parts_if_changed(path, other.parts)
     assert path.read_bytes() == other.data and path.stat().st_ino != inode
     assert jsonio.write_parts_if_changed(path, [b"[", b"]"]) and path.read_bytes() == b"[]"
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(
+    st.none() | st.binary(max_size=12),
+    st.lists(st.binary(max_size=5), max_size=6),
+)
+def test_a_page_made_in_pieces_is_written_only_when_its_bytes_change(
+    tmp_path_factory: pytest.TempPathFactory, disk: bytes | None, chunks: list[bytes]
+) -> None:
+    """`write_stream_if_changed`: the pieces, each asked for only once the ones before it are compared (or
+    written), end to end; an equal file is left as it is (same inode), any other (missing, shorter, longer,
+    differing anywhere) is replaced by exactly these bytes."""
+    path = tmp_path_factory.mktemp("stream") / "page.md"
+    if disk is not None:
+        path.write_bytes(disk)
+    inode = path.stat().st_ino if disk is not None else None
+    asked: list[int] = []
+
+    def pieces() -> Iterator[bytes]:
+        for number, chunk in enumerate(chunks):
+            asked.append(number)
+            yield chunk
+
+    written = jsonio.write_stream_if_changed(path, pieces())
+    assert written == (disk != b"".join(chunks)) and path.read_bytes() == b"".join(chunks)
+    assert (path.stat().st_ino == inode) == (not written) and asked == list(range(len(chunks)))
+    assert [p.name for p in path.parent.iterdir()] == ["page.md"]  # no temp file left
+
+
+def test_a_page_in_pieces_replaces_a_folder_in_its_way(tmp_path: Path) -> None:
+    (tmp_path / "page.md").mkdir()
+    (tmp_path / "page.md" / "x").write_text("x")
+    assert jsonio.write_stream_if_changed(tmp_path / "page.md", iter([b"a", b"b"]))
+    assert (tmp_path / "page.md").read_bytes() == b"ab"
 
 
 def _digest(path: str, names: list[str], errors: int) -> Digest:

@@ -334,8 +334,8 @@ def test_the_import_cross_reference_follows_import_edits_and_only_them(
     tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rendered: list[int] = []
-    render = pages.render_import_xref
-    monkeypatch.setattr(pages, "render_import_xref", lambda rows: rendered.append(len(rows)) or render(rows))
+    render = pages.import_xref_pages
+    monkeypatch.setattr(pages, "import_xref_pages", lambda rows: rendered.append(len(rows)) or render(rows))
     tree.build()
     xref = tree.out / "docs" / "imports.md"
     tree.write("script.py", "from pkg.core import helper\n\n\ndef main():\n    pass\n")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +147,46 @@ def test_the_page_pool_renders_while_the_index_pages_are_made_when_the_links_wer
     assert started == [True]
     assert summary["pages_written"] == len([path for path in first if path.startswith("docs/")])
     assert outputs(project.out) == first
+
+
+def test_the_table_pool_is_stopped_before_the_links_are_made(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every table through the pool: its workers are gone when the links task runs (they idled through it, ~110 MB
+    PSS on torch); only the page pool's two, forked before the tables, remain."""
+    import multiprocessing
+
+    from kwbuild import pages
+
+    for n in range(2 * MIN_JOBS_FOR_POOL):
+        project.write(f"pkg/m{n}.py", f"def f{n}():\n    return {n}\n")
+    children: list[int] = []
+    build_links = pages.PageBuilder.build_links
+
+    def recording(self: pages.PageBuilder, rels: list[str]) -> dict[str, Any]:
+        children.append(len(multiprocessing.active_children()))
+        return build_links(self, rels)
+
+    monkeypatch.setattr(pages.PageBuilder, "build_links", recording)
+    summary = project.build("-j", "2")
+    assert summary["parsed"] == 2 * MIN_JOBS_FOR_POOL and children == [2]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_freed_memory_goes_back_to_the_system() -> None:
+    """~100 MB of buffers freed under a live one (the heap cannot shrink from its top): glibc keeps them until
+    `release_free_memory`."""
+    code = (
+        "import os\n"
+        "from kwbuild.heap import release_free_memory\n"
+        "def rss():\n"
+        "    with open('/proc/self/statm') as handle:\n"
+        "        return int(handle.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+        "blocks = [bytes(1000) + bytes([n % 256]) for n in range(100_000)]\n"
+        "pin = bytes(2000) + b'x'\n"
+        "del blocks\n"
+        "before = rss()\n"
+        "release_free_memory()\n"
+        "release_free_memory()\n"
+        "print(before - rss())\n"
+    )
+    released = int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True).stdout)
+    assert released > 50_000_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -12,7 +13,8 @@ import pytest
 from hypothesis import strategies as st
 
 from kwbuild.names import NameIndex
-from kwbuild.render import keyword_index, markdown
+from kwbuild.render import keyword_index, markdown, module_pages
+from kwbuild.render.blocks import finish, finish_chunks
 from kwbuild.render.context import FolderInfo, PageContext
 from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import MAX_EDGES, MAX_NODES, render_folder_index, render_import_graph
@@ -952,6 +954,61 @@ def test_a_partly_rendered_keyword_index_leaves_the_pages_of_a_full_render(
         assert disk == render_keyword_index(new)
     finally:
         keyword_index.SPLIT_AT, keyword_index.PAGE_LIMIT = saved
+
+
+def test_a_definition_without_its_anchor_links_to_the_anchor_base_of_its_qualname() -> None:
+    """The digests keep only the anchors of repeated qualnames (None for the others): the index renders and
+    orders their definitions as with every anchor given, ties on one line included."""
+    qualnames = ["A::f", "f", "A::f", "f", "g", "A::f"]
+    for anchors in (repeated_anchor_ids(qualnames), anchor_ids(qualnames)):
+        assert anchors.count(None) == (3 if None in anchors else 0)
+    entries = [
+        [(q.rpartition(":")[2], "function", q, "x.h", 1, a) for q, a in zip(qualnames, anchors, strict=True)]
+        for anchors in (repeated_anchor_ids(qualnames), anchor_ids(qualnames))
+    ]
+    expected = render_keyword_index(entries[1])
+    text = expected["keywords.md"] or ""
+    assert "[`A::f`](x.h_docs.md#sym-A-u003A-u003Af)" in text
+    assert (
+        "#sym-A-u003A-u003Af-2) in `x.h` · [L1](../x.h#L1)\n  - function [`A::f`](x.h_docs.md#sym-A-u003A-u003Af-3)"
+        in text
+    )
+    for ordered in (entries[0], entries[0][::-1], entries[1][::-1]):
+        assert render_keyword_index(ordered) == expected
+
+
+def test_import_xref_pages_come_one_at_a_time_in_file_name_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page is made when asked, in pieces (torch's `imports-include.md` is ~14 MB): the pieces end to end
+    are the page, and the next page's entries are not made before it is asked."""
+    rows = [
+        (f"p{i % 3}.m{i}", f"p{i % 3}/m{i}.py", [(f"p{(i + 1) % 3}.m{i + 1}", f"p{(i + 1) % 3}/m{i + 1}.py")], [])
+        for i in range(1200)
+    ]
+    made: list[str] = []
+    entries = module_pages._entries
+
+    def spy(page: str, *args: Any) -> Iterator[str]:
+        made.append(page)  # when the first entry is asked
+        yield from entries(page, *args)
+
+    monkeypatch.setattr(module_pages, "_entries", spy)
+    pages = module_pages.import_xref_pages(rows)
+    name, pieces = next(pages)
+    assert name == "imports-p0.md" and made == []
+    first = list(pieces)
+    assert len(first) > 2 and made == ["imports-p0.md"]  # 400 entries of 6 lines: pieces of 1,000 lines
+    rest = [(name, "".join(text)) for name, text in pages]
+    expected = render_import_xref(rows)
+    assert [("imports-p0.md", "".join(first)), *rest] == sorted(expected.items())
+    assert rest[-1][0] == "imports.md" and made[:3] == ["imports-p0.md", "imports-p1.md", "imports-p2.md"]
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(st.sampled_from(["", "\n", "a", "b\n", "\n\nc", "é"]), max_size=12), st.integers(1, 4))
+def test_a_page_in_pieces_is_the_finished_page(lines: list[str], batch: int) -> None:
+    pieces = list(finish_chunks(lines, batch))
+    assert "".join(pieces) == finish(lines)
+    assert all(pieces) and len(pieces) <= len(lines) // batch + 2
 
 
 def test_a_patched_module_index_equals_a_rendered_one() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from kwbuild.render.context import Diagnostic, PageContext, Table
@@ -86,3 +87,20 @@ def heading(level: int, text: str) -> list[str]:
 def finish(lines: list[str]) -> str:
     """The page text: lines joined by `\\n`, ending with exactly one newline."""
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def finish_chunks(lines: Iterable[str], batch: int = 1000) -> Iterator[str]:
+    """`finish(lines)` in pieces (of `batch` lines), made as they are asked: a page of many megabytes is never
+    whole in memory. The newlines that end a piece are held back until more text follows (`finish` drops those
+    that end the page)."""
+    held, started, lines = "", False, iter(lines)
+    while part := list(itertools.islice(lines, batch)):
+        text = ("\n" if started else "") + "\n".join(part)
+        started = True
+        kept = text.rstrip("\n")
+        if kept:
+            yield held + kept
+            held = text[len(kept) :]
+        else:
+            held += text
+    yield "\n"

@@ -256,7 +256,8 @@ def _groups(entries: Sequence[KeywordEntry]) -> list[Group]:
 
 
 def _definition_key(entry: KeywordEntry) -> tuple[str, int, str, str, str]:
-    return entry[3], entry[4], entry[2], entry[1], entry[5]
+    # the anchor breaks ties of one qualname: None stands for its `anchor_base`, which sorts before its `-2`...
+    return entry[3], entry[4], entry[2], entry[1], entry[5] or ""
 
 
 def _bucket(name: str) -> str:
@@ -347,7 +348,8 @@ def _entries(groups: Sequence[Group], urls: Urls) -> list[str]:
 def _definition(entry: KeywordEntry, urls: Urls) -> str:
     _name, kind, qualname, path, line, anchor = entry
     docs, where, source = urls[path]
-    return f"{kind_word(kind)} [{code_span(qualname)}]({docs}{quote_fragment(anchor)}){where}{line}]({source}#L{line})"
+    fragment = quote_fragment(anchor or anchor_base(qualname))
+    return f"{kind_word(kind)} [{code_span(qualname)}]({docs}{fragment}){where}{line}]({source}#L{line})"
 
 
 def _file_urls(paths: Iterable[str], ctx: PageContext) -> Urls:

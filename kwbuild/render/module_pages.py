@@ -9,9 +9,10 @@ entries of the files at the root. Entries link to each other by anchor (`mod-<mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 
-from kwbuild.render.blocks import finish, heading, nav_line
+from kwbuild.render.blocks import finish, finish_chunks, heading, nav_line
 from kwbuild.render.context import ModuleRef, ModuleRow, XrefRow
 from kwbuild.render.markdown import (
     IMPORTS_PAGE,
@@ -71,6 +72,13 @@ def _module_row(row: ModuleRow) -> str:
 
 def render_import_xref(rows: Iterable[XrefRow]) -> dict[str, str]:
     """File name (at the docs root) -> text of the cross-reference page(s)."""
+    return {page: "".join(text) for page, text in import_xref_pages(rows)}
+
+
+def import_xref_pages(rows: Iterable[XrefRow]) -> Iterator[tuple[str, Iterator[str]]]:
+    """The pages of `render_import_xref` one at a time, in file name order (`imports.md` last), each as its text
+    in pieces, made as they are asked (see `finish_chunks`): a caller that writes each piece before asking the
+    next never holds a page whole (torch: 64 pages, ~16 MB, one of them ~14 MB: the headers under `include/`)."""
     ordered = sorted(rows, key=lambda row: (name_key(row[0] or row[1]), row[1]))
     split = len(ordered) > SPLIT_AT
     seen: dict[str, int] = {}
@@ -79,8 +87,8 @@ def render_import_xref(rows: Iterable[XrefRow]) -> dict[str, str]:
     for row in ordered:
         pages.setdefault(places[row[1]][0], []).append(row)
     refs = _Refs(places)
-    result = {page: _page(page, members, refs) for page, members in pages.items() if page != IMPORTS_PAGE}
-    return {IMPORTS_PAGE: _main_page(pages, refs, len(ordered)), **dict(sorted(result.items()))}
+    for page in sorted(pages):
+        yield page, (_main_page(pages, refs, len(ordered)) if page == IMPORTS_PAGE else _page(page, pages[page], refs))
 
 
 def _page_of(path: str, split: bool) -> str:
@@ -92,7 +100,7 @@ def _nav() -> str:
     return nav_line([("Source tree", folder_page("")), ("A-Z index", KEYWORDS_PAGE), ("Modules", MODULES_PAGE)])
 
 
-def _main_page(pages: dict[str, list[XrefRow]], refs: _Refs, total: int) -> str:
+def _main_page(pages: dict[str, list[XrefRow]], refs: _Refs, total: int) -> Iterator[str]:
     lines = ["# Imports (cross-reference)", "", _nav(), "", f"{plural(total, 'module')}.", ""]
     others = sorted(page for page in pages if page != IMPORTS_PAGE)
     if others:
@@ -101,28 +109,26 @@ def _main_page(pages: dict[str, list[XrefRow]], refs: _Refs, total: int) -> str:
             f"- {link(code_span(_folder(p) + '/'), quote_path(p))}: {plural(len(pages[p]), 'module')}" for p in others
         ]
         lines += [""] + (heading(2, "Files at the root") if pages[IMPORTS_PAGE] else [])
-    lines += _entries(IMPORTS_PAGE, pages[IMPORTS_PAGE], refs)
-    return finish(lines)
+    return finish_chunks(itertools.chain(lines, _entries(IMPORTS_PAGE, pages[IMPORTS_PAGE], refs)))
 
 
 def _folder(page: str) -> str:
     return page[len("imports-") : -len(".md")]
 
 
-def _page(page: str, rows: Sequence[XrefRow], refs: _Refs) -> str:
+def _page(page: str, rows: Sequence[XrefRow], refs: _Refs) -> Iterator[str]:
     title = f"# Imports: {code_span(_folder(page) + '/')}"
     nav = nav_line([("All imports", IMPORTS_PAGE)]) + " · " + _nav()
-    return finish([title, "", nav, "", f"{plural(len(rows), 'module')}.", "", *_entries(page, rows, refs)])
+    head = [title, "", nav, "", f"{plural(len(rows), 'module')}.", ""]
+    return finish_chunks(itertools.chain(head, _entries(page, rows, refs)))
 
 
-def _entries(page: str, rows: Sequence[XrefRow], refs: _Refs) -> list[str]:
-    lines: list[str] = []
+def _entries(page: str, rows: Sequence[XrefRow], refs: _Refs) -> Iterator[str]:
     for module, path, imports, imported_by in rows:
-        lines += [anchor_tag(refs.places[path][1]), *heading(3, code_span(module or path))]
-        lines += [f"{link('docs', quote_path(docs_page(path)))} · {code_span(path)}", ""]
-        lines += [f"- Imports from the tree ({len(imports):,}): {refs.text(page, imports)}"]
-        lines += [f"- Imported by ({len(imported_by):,}): {refs.text(page, imported_by)}", ""]
-    return lines
+        yield from (anchor_tag(refs.places[path][1]), *heading(3, code_span(module or path)))
+        yield from (f"{link('docs', quote_path(docs_page(path)))} · {code_span(path)}", "")
+        yield f"- Imports from the tree ({len(imports):,}): {refs.text(page, imports)}"
+        yield from (f"- Imported by ({len(imported_by):,}): {refs.text(page, imported_by)}", "")
 
 
 class _Refs:
