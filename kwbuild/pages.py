@@ -192,8 +192,8 @@ class PageBuilder:
         if plan.partial and _on_disk(self.layout.docs, "keywords") != set(plan.files()):
             plan = plan_keyword_index(index.names, index.counts)  # not the pages the changes were made since
         digests = view.digests if plan.shown is None else view.defining(plan.shown)
-        entries = _keyword_entries_of(digests, plan.shown)
-        return self._write_set("keywords", keyword_index_pages(entries, plan, self.ctx))
+        pages = keyword_index_pages(lambda names: _keyword_entries_of(digests, names), plan, self.ctx)
+        return self._write_set("keywords", pages)
 
     def build_modules(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the module index."""

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from kwbuild.names import NameIndex
 from kwbuild.render import keyword_index, markdown, module_pages
 from kwbuild.render.blocks import finish, finish_chunks
-from kwbuild.render.context import FolderInfo, PageContext
+from kwbuild.render.context import FolderInfo, KeywordEntry, PageContext
 from kwbuild.render.docs_page import render_docs_page
 from kwbuild.render.folder_index import MAX_EDGES, MAX_NODES, render_folder_index, render_import_graph
 from kwbuild.render.keyword_index import render_keyword_index
@@ -948,6 +948,23 @@ def test_a_partly_rendered_keyword_index_leaves_the_pages_of_a_full_render(
         assert render_keyword_index(shown, plan=plan) == partial
         pages = list(keyword_index.keyword_index_pages(shown, plan))  # one page at a time, in file name order
         assert pages == sorted(partial.items()) and [page for page, _ in pages] == plan.files()
+        asked: list[set[str] | None] = []
+
+        def entries_of(names: set[str] | None) -> list[KeywordEntry]:
+            asked.append(names)
+            return [entry for entry in shown if names is None or entry[0] in names]
+
+        for part_names in (1, 2, 10**6):  # in parts: the same pages, each name asked for once
+            asked.clear()
+            assert list(keyword_index.keyword_index_pages(entries_of, plan, part_names=part_names)) == pages
+            if plan.names is not None:
+                names = [name for part in asked for name in part or ()]
+                assert len(names) == len(set(names)) and set(names) == {n for ns in plan.members.values() for n in ns}
+                one_each = sorted(sorted(page_names) for page_names in plan.members.values() if page_names)
+                if part_names == 1:  # a part per page (a page without names of its own joins the next)
+                    assert sorted(sorted(part) for part in asked if part) == one_each
+                if part_names == 10**6:
+                    assert len(asked) == (1 if plan.members else 0)
         assert plan.partial == any(text is None for text in partial.values())
         disk = {page: text for page, text in disk.items() if page in partial}
         disk.update({page: text for page, text in partial.items() if text is not None})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from kwbuild.names import name_order
@@ -40,6 +40,10 @@ PAGE_LIMIT = 2000
 `MAX_DEPTH` characters): pages stay small enough for a browser or a code host to show, and a new name rewrites
 one small page and the short index pages above it."""
 MAX_DEPTH = 4
+PART_NAMES = 50_000
+"""A split index is rendered in parts of consecutive pages with about this many names: only one part's
+definitions are held at a time. Torch (~100,000 names): two parts, the A-Z index's peak ~75 -> ~55 MB over the
+digests, for one more pass over the tree's definitions (four parts: ~40 MB, but +10% of the index's CPU)."""
 MAX_CHECKED = 500  # more changed names than this: every page is rendered again (cheaper than checking them)
 _NEXT = tuple("0123456789_abcdefghijklmnopqrstuvwxyz")  # in the names' order
 _BUCKETS = ("_", *"abcdefghijklmnopqrstuvwxyz", "other")
@@ -51,6 +55,8 @@ says of its file, made once per file."""
 Key = tuple[str, ...]
 """A page of a split index: its letter bucket (`("s",)`, `("other",)`), then the next characters of its names
 (`("s", "e")`: names starting with `se`, any case)."""
+EntriesOf = Callable[[set[str] | None], Sequence[KeywordEntry]]
+"""The definitions of these names (None: of every name)."""
 Changes = tuple[list[str], list[str]]
 """The names of the definitions added and of those removed (one per definition) since the pages were made."""
 
@@ -112,31 +118,61 @@ def render_keyword_index(
 
 
 def keyword_index_pages(
-    entries: Sequence[KeywordEntry], plan: IndexPlan, ctx: PageContext | None = None
+    entries: Sequence[KeywordEntry] | EntriesOf,
+    plan: IndexPlan,
+    ctx: PageContext | None = None,
+    part_names: int = PART_NAMES,
 ) -> Iterator[tuple[str, str | None]]:
     """The pages of `render_keyword_index` one at a time, in file name order: each is rendered when asked (the
     torch tree's ~1,100 pages are ~64 MB of text: a caller that writes each before asking the next never holds
-    them all)."""
+    them all).
+
+    `entries`: every definition of the names the plan shows, or a function that gives those of some names (a
+    split index asks it for the names of ~`part_names` names' worth of consecutive pages at a time, and holds
+    only those definitions)."""
+    entries_of = entries if callable(entries) else _filter(entries)
     if plan.names is None:
-        buckets = _buckets(_groups(entries))
-        yield KEYWORDS_PAGE, _single_page(buckets, _file_urls({e[3] for e in entries}, ctx or PageContext()))
+        every = entries_of(None)
+        buckets = _buckets(_groups(every))
+        yield KEYWORDS_PAGE, _single_page(buckets, _file_urls({e[3] for e in every}, ctx or PageContext()))
         return
-    pages = plan.pages
-    page_of = {name: key for key, page_names in plan.members.items() for name in page_names}
-    groups = _groups([entry for entry in entries if entry[0] in page_of])
-    urls = _file_urls({entry[3] for _, definitions in groups for entry in definitions}, ctx or PageContext())
-    by_page: dict[Key, list[Group]] = {key: [] for key in plan.members}
-    for group in groups:
-        by_page[page_of[group[0]]].append(group)
-    del groups, page_of
+    pages, members = plan.pages, plan.members
     by_file = {_page_file(key): key for key in pages}
-    for file in plan.files():
+    files = plan.files()
+    rendered = [by_file[file] for file in files if by_file.get(file) in members]
+    part: dict[Key, list[Group]] = {}
+    urls: Urls = {}
+    for file in files:
         if file == KEYWORDS_PAGE:
             yield file, _letters_page({key[0]: pages[key] for key in pages if len(key) == 1})
-        elif (key := by_file[file]) in by_page:
-            yield file, _prefix_page(key, by_page.pop(key), pages, urls)
-        else:
+        elif (key := by_file[file]) not in members:
             yield file, None
+        else:
+            if key not in part:  # the next part starts with this page
+                taken, names = 0, set[str]()
+                while taken < len(rendered) and (not names or len(names) < part_names):
+                    names.update(members[rendered[taken]])
+                    taken += 1
+                part, urls = _part(entries_of(names), {k: members[k] for k in rendered[:taken]}, ctx)
+                del rendered[:taken]
+            yield file, _prefix_page(key, part.pop(key), pages, urls)
+
+
+def _filter(entries: Sequence[KeywordEntry]) -> EntriesOf:
+    return lambda names: entries if names is None else [entry for entry in entries if entry[0] in names]
+
+
+def _part(
+    entries: Sequence[KeywordEntry], members: dict[Key, list[str]], ctx: PageContext | None
+) -> tuple[dict[Key, list[Group]], Urls]:
+    """The names of these pages with their definitions, page by page, and the URLs of the files they are in."""
+    page_of = {name: key for key, page_names in members.items() for name in page_names}
+    groups = _groups([entry for entry in entries if entry[0] in page_of])
+    urls = _file_urls({entry[3] for _, definitions in groups for entry in definitions}, ctx or PageContext())
+    by_page: dict[Key, list[Group]] = {key: [] for key in members}
+    for group in groups:
+        by_page[page_of[group[0]]].append(group)
+    return by_page, urls
 
 
 class _Names:
