@@ -27,7 +27,7 @@ def release_free_memory() -> None:
 
         try:
             _trim.append(ctypes.CDLL(None).malloc_trim)
-        except (OSError, AttributeError):
+        except (OSError, AttributeError, TypeError):  # no malloc_trim (macOS, musl); no CDLL(None) (Windows)
             _trim.append(None)
     if (trim := _trim[0]) is not None:
         trim(0)

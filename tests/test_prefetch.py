@@ -190,3 +190,20 @@ def test_freed_memory_goes_back_to_the_system() -> None:
     )
     released = int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True).stdout)
     assert released > 50_000_000
+
+
+def test_without_malloc_trim_releasing_memory_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the C library has no `malloc_trim` (macOS, musl) or no `CDLL(None)` (Windows), a build goes on."""
+    import ctypes
+
+    from kwbuild import heap
+
+    for error in (AttributeError("malloc_trim"), OSError("no library"), TypeError("None")):
+
+        def failing(name: object, error: Exception = error) -> object:
+            raise error
+
+        monkeypatch.setattr(ctypes, "CDLL", failing)
+        monkeypatch.setattr(heap, "_trim", [])
+        heap.release_free_memory()
+        assert heap._trim == [None]
