@@ -39,11 +39,10 @@ def main() -> None:
     def build(side: str) -> float:
         checkout, work = sides[side]
         root = str(Path(checkout).resolve())
-        env = dict(bench.RUN_ENV, PYTHONPATH=root, AB_CHECKOUT=root + os.sep)  # bytecode written, as installed
         folders = ["--out", f"{work}/out", "--cache", f"{work}/cache", "-q"]
         cmd = [sys.executable, "-c", CODE, "build", str(args.corpus), *folders]
-        started = time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, stderr=subprocess.DEVNULL, cwd=root)  # `-c` puts the cwd first
+        started = time.perf_counter()  # (`-c` puts the cwd first on `sys.path`: the checkout's own folder)
+        subprocess.run(cmd, check=True, env=checkout_env(root), stderr=subprocess.DEVNULL, cwd=root)
         return time.perf_counter() - started
 
     for checkout, _ in sides.values():  # current bytecode on both sides: no module compiled in a timed build
@@ -72,6 +71,12 @@ def main() -> None:
             target.write_bytes(original)
             os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
     _report(times)
+
+
+def checkout_env(checkout: str | Path) -> dict[str, str]:
+    """The environment of a build by this checkout's kwbuild (with `CODE`): bytecode written, as installed."""
+    root = str(Path(checkout).resolve())
+    return dict(bench.RUN_ENV, PYTHONPATH=root, AB_CHECKOUT=root + os.sep)
 
 
 def _edited(kind: str, target: Path, original: bytes, stamp: int) -> bytes:

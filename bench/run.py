@@ -255,8 +255,9 @@ def _busy_seconds() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
 
 
-def timed(cmd: list[str], log: Path) -> tuple[Run, bytes]:
-    """Run `cmd` to completion, sampling its tree's memory every 20 ms; the measurements and its stdout."""
+def timed(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[Run, bytes]:
+    """Run `cmd` to completion (in `log`'s folder, with `env` or `RUN_ENV`), sampling its tree's memory every
+    20 ms; the measurements and its stdout."""
     peaks = [0, 0]
     done = threading.Event()
 
@@ -267,7 +268,7 @@ def timed(cmd: list[str], log: Path) -> tuple[Run, bytes]:
     with log.open("ab") as err:
         load = os.getloadavg()[0]
         start, busy = time.perf_counter(), _busy_seconds()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=RUN_ENV, cwd=log.parent)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env or RUN_ENV, cwd=log.parent)
         sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
         sampler.start()
         out = proc.stdout.read() if proc.stdout else b""

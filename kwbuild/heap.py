@@ -10,38 +10,43 @@ come back as page faults (trimming a worker after each chunk cost ~5% more CPU).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
 GROWTH = 16 << 20
 """`release_if_grown` gives memory back once the process grew by this many bytes since it last did."""
 
-_trim: list[Callable[[int], int] | None] = []  # glibc's malloc_trim, or None; empty until looked up
-_floor: list[int] = []  # the resident size after the last release
+_floor: int | None = None  # the resident size after the last release (or at the first call)
 
 
 def release_free_memory() -> None:
     """Give the allocator's free pages back to the system (glibc), or do nothing."""
-    if not _trim:
-        import ctypes  # here: a build with nothing to do never needs it
-
-        try:
-            _trim.append(ctypes.CDLL(None).malloc_trim)
-        except (OSError, AttributeError, TypeError):  # no malloc_trim (macOS, musl); no CDLL(None) (Windows)
-            _trim.append(None)
-    if (trim := _trim[0]) is not None:
+    if (trim := _malloc_trim()) is not None:
         trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    import ctypes  # here: a build with nothing to do never needs it
+
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # no malloc_trim (macOS, musl); no CDLL(None) (Windows)
+        return None
+    return trim
 
 
 def release_if_grown(growth: int = GROWTH) -> None:
     """`release_free_memory` when the process grew by more than `growth` bytes since the last release (or since
     the first call)."""
+    global _floor
     size = resident_bytes()
-    if not _floor:
-        _floor.append(size)
-    elif size > _floor[0] + growth:
+    if _floor is None:
+        _floor = size
+    elif size > _floor + growth:
         release_free_memory()
-        _floor[0] = resident_bytes()
+        _floor = resident_bytes()
 
 
 def resident_bytes() -> int:

@@ -204,6 +204,41 @@ def test_without_malloc_trim_releasing_memory_does_nothing(monkeypatch: pytest.M
             raise error
 
         monkeypatch.setattr(ctypes, "CDLL", failing)
-        monkeypatch.setattr(heap, "_trim", [])
+        heap._malloc_trim.cache_clear()
         heap.release_free_memory()
-        assert heap._trim == [None]
+        assert heap._malloc_trim() is None
+    heap._malloc_trim.cache_clear()
+
+
+def test_a_worker_gives_memory_back_only_once_it_grew_past_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kwbuild import heap
+
+    sizes = iter([100, 110, 117, 118, 120, 200, 150])  # a size per look: before, and after each release
+    released: list[int] = []
+    monkeypatch.setattr(heap, "resident_bytes", lambda: next(sizes))
+    monkeypatch.setattr(heap, "release_free_memory", lambda: released.append(1))
+    monkeypatch.setattr(heap, "_floor", None)
+    heap.release_if_grown(16)  # 100: the floor
+    heap.release_if_grown(16)  # 110: not 16 more
+    assert released == []
+    heap.release_if_grown(16)  # 117: released, the floor is now 118
+    assert released == [1]
+    heap.release_if_grown(16)  # 120: not 16 more than 118
+    heap.release_if_grown(16)  # 200: released
+    assert released == [1, 1]
+
+
+def test_memory_is_given_back_in_large_builds_only(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each aggregate of a build of every file; not in an edit's, where it would cost ~3 ms."""
+    from kwbuild import tasks
+
+    for n in range(3):
+        project.write(f"pkg/m{n}.py", f"def f{n}():\n    return {n}\n")
+    released: list[int] = []
+    release = tasks.release_free_memory
+    monkeypatch.setattr(tasks, "release_free_memory", lambda: released.append(1) or release())
+    project.build()
+    assert len(released) >= 6  # the links (before and after), the manifest, the symbol map, the pages' indexes
+    released.clear()
+    project.write("pkg/m0.py", "def f0():\n    return 1\n\n\ndef added():\n    pass\n")
+    assert project.build()["parsed"] == 1 and released == []

@@ -114,23 +114,18 @@ def render_keyword_index(
         counted = Counter(entry[0] for entry in entries)
         ordered = sorted(counted, key=name_order)
         plan = plan_keyword_index(ordered, [counted[name] for name in ordered], changes)
-    return dict(keyword_index_pages(entries, plan, ctx))
+    return dict(keyword_index_pages(entries_in(entries), plan, ctx))
 
 
 def keyword_index_pages(
-    entries: Sequence[KeywordEntry] | EntriesOf,
-    plan: IndexPlan,
-    ctx: PageContext | None = None,
-    part_names: int = PART_NAMES,
+    entries_of: EntriesOf, plan: IndexPlan, ctx: PageContext | None = None, part_names: int = PART_NAMES
 ) -> Iterator[tuple[str, str | None]]:
     """The pages of `render_keyword_index` one at a time, in file name order: each is rendered when asked (the
     torch tree's ~1,100 pages are ~64 MB of text: a caller that writes each before asking the next never holds
     them all).
 
-    `entries`: every definition of the names the plan shows, or a function that gives those of some names (a
-    split index asks it for the names of ~`part_names` names' worth of consecutive pages at a time, and holds
-    only those definitions)."""
-    entries_of = entries if callable(entries) else _filter(entries)
+    `entries_of` gives the definitions of the names the plan shows: a split index asks it for those of
+    consecutive pages with ~`part_names` names at a time, and holds only those definitions."""
     if plan.names is None:
         every = entries_of(None)
         buckets = _buckets(_groups(every))
@@ -139,7 +134,7 @@ def keyword_index_pages(
     pages, members = plan.pages, plan.members
     by_file = {_page_file(key): key for key in pages}
     files = plan.files()
-    rendered = [by_file[file] for file in files if by_file.get(file) in members]
+    parts = _parts([by_file[file] for file in files if by_file.get(file) in members], members, part_names)
     part: dict[Key, list[Group]] = {}
     urls: Urls = {}
     for file in files:
@@ -149,17 +144,30 @@ def keyword_index_pages(
             yield file, None
         else:
             if key not in part:  # the next part starts with this page
-                taken, names = 0, set[str]()
-                while taken < len(rendered) and (not names or len(names) < part_names):
-                    names.update(members[rendered[taken]])
-                    taken += 1
-                part, urls = _part(entries_of(names), {k: members[k] for k in rendered[:taken]}, ctx)
-                del rendered[:taken]
+                shown = {key: members[key] for key in next(parts)}
+                part, urls = _part(entries_of({name for names in shown.values() for name in names}), shown, ctx)
             yield file, _prefix_page(key, part.pop(key), pages, urls)
 
 
-def _filter(entries: Sequence[KeywordEntry]) -> EntriesOf:
-    return lambda names: entries if names is None else [entry for entry in entries if entry[0] in names]
+def entries_in(entries: Iterable[KeywordEntry]) -> EntriesOf:
+    """`EntriesOf` over these definitions."""
+    listed = list(entries)
+    return lambda names: listed if names is None else [entry for entry in listed if entry[0] in names]
+
+
+def _parts(keys: list[Key], members: dict[Key, list[str]], size: int) -> Iterator[list[Key]]:
+    """These pages (in file order) in runs that show `size` names or more, the last one fewer (a page's names are
+    its own: no name is on two pages)."""
+    run: list[Key] = []
+    count = 0
+    for key in keys:
+        run.append(key)
+        count += len(members[key])
+        if count >= size:
+            yield run
+            run, count = [], 0
+    if run:
+        yield run
 
 
 def _part(
