@@ -12,13 +12,14 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import diskcache
+from typing import TYPE_CHECKING, Any
 
 from kwbuild import jsonio
 from kwbuild.cache import _SETTINGS
 from kwbuild.errors import UserError
+
+if TYPE_CHECKING:
+    import diskcache
 
 USAGE_DIR = "usage"
 LAST_BUILD = "last-build.json"
@@ -104,6 +105,8 @@ def _used_by_newest(folder: Path, builds: int) -> set[str]:
 
 
 def _open(folder: Path) -> diskcache.Cache:
+    import diskcache  # on demand: a build only records usage (`record_usage`), which needs none of it
+
     if not (folder / "cache.db").is_file():
         raise UserError(f"no content cache at {str(folder)!r}")
     return diskcache.Cache(str(folder), **_SETTINGS)

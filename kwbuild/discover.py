@@ -13,6 +13,7 @@ import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -156,7 +157,7 @@ def discover_sources(root: Path, rules: Rules) -> Discovery:
                 sources.append(Source(rel, language, info.st_mtime_ns, info.st_size))
             else:
                 skipped["not_a_regular_file"] += 1
-    sources.sort()
+    sources.sort(key=itemgetter(0))  # by path (unique): comparing str keys is ~2x faster than comparing tuples
     return found
 
 

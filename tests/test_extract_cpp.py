@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from kwbuild.extract import cpp
+from kwbuild.extract import cpp, cpp_blank, cpp_diagnostics, cpp_walk
 from kwbuild.model import content_hash, load_schema, make_cached_table, place_table
 
 SYMBOL_KEYS = set(load_schema()["$defs"]["symbol"]["required"])  # the schema's one list
@@ -265,7 +265,7 @@ def test_includes_system_and_quoted_wherever_they_are() -> None:
 def test_attribute_macros_are_blanked_keeping_offsets() -> None:
     source = b'#define TORCH_API __attribute__((visibility("default")))\nclass TORCH_API Tensor : public Base {\n'
     source += b"  static constexpr int UNDEFINED_DEVICE = -1;\n  C10_HOST_DEVICE int size() const;\n};\n"
-    prepared = cpp.prepare_source(source)
+    prepared = cpp_blank.prepare_source(source)
     assert len(prepared) == len(source) and prepared.count(b"\n") == source.count(b"\n")
     assert b"#define TORCH_API" in prepared and b"class TORCH_API" not in prepared
     table = extract(source)
@@ -353,7 +353,7 @@ def test_invalid_utf8_is_a_decode_error_and_names_are_replaced() -> None:
 def test_syntax_errors_are_capped_with_a_summary() -> None:
     table = extract("".join(f"int f{index}( = ;\n" for index in range(100)))
     errors = table["errors"]
-    assert len(errors) == cpp.MAX_SYNTAX_ERRORS + 1
+    assert len(errors) == cpp_diagnostics.MAX_SYNTAX_ERRORS + 1
     assert errors[-1]["message"].endswith("more syntax errors") and errors[-1]["line"] is None
     assert [error["line"] for error in errors[:-1]] == sorted(error["line"] for error in errors[:-1])
 
@@ -367,7 +367,7 @@ def test_files_over_the_size_limit_are_not_parsed() -> None:
 def test_deep_nesting_is_capped(opening: bytes) -> None:
     table = extract(opening * 2_000)
     assert [error["kind"] for error in table["errors"]][-1] == "depth" and table["partial"] is True
-    assert max(symbol["qualname"].count("::") for symbol in table["symbols"]) <= cpp.MAX_DEPTH
+    assert max(symbol["qualname"].count("::") for symbol in table["symbols"]) <= cpp_walk.MAX_DEPTH
 
 
 def test_empty_file() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +65,32 @@ def test_second_build_with_nothing_changed_parses_and_writes_nothing(tree: Proje
     after = {p: p.stat().st_mtime_ns for p in tree.out.rglob("*") if p.is_file()}
     outputs = {p for p in before if ".kwbuild" not in p.parts}
     assert {p: before[p] for p in outputs} == {p: after[p] for p in outputs}
+
+
+_LOADED = (
+    "import sys; from kwbuild.cli import main; code = main(sys.argv[1:]); "
+    "print(sorted(m for m in sys.modules if m.startswith(('tree_sitter', 'kwbuild.extract.')))); sys.exit(code)"
+)
+
+
+def _modules_loaded_by_build(tree: Project) -> list[str]:
+    """The parser modules a `kwbuild build` of the tree loads in a new process (its main process only)."""
+    args = ["build", str(tree.root), "--out", str(tree.out), "--cache", str(tree.cache), "-q", "-j", "1"]
+    done = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, check=True)
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_builds_load_only_the_extractors_they_run(tree: Project) -> None:
+    """The registry lists extractors without loading their pipelines: a no-op build loads no parser, and a
+    Python edit loads the Python pipeline but not tree-sitter."""
+    tree.write("native/vec.h", "struct Vec { int x; };\n")
+    assert "kwbuild.extract.cpp_pipeline" in _modules_loaded_by_build(tree)  # the first build parses C++
+    assert _modules_loaded_by_build(tree) == ["kwbuild.extract.cpp", "kwbuild.extract.python"]
+    tree.write("pkg/util.py", "import os\n\nLIMIT = 11\n\n\ndef tool(x):\n    return x\n")
+    loaded = _modules_loaded_by_build(tree)
+    assert "kwbuild.extract.python_pipeline" in loaded
+    assert not [m for m in loaded if m.startswith(("tree_sitter", "kwbuild.extract.cpp_"))]
+    assert tree.table("pkg/util.py")["symbols"][0]["name"] == "LIMIT"
 
 
 def test_full_build_with_nothing_changed_parses_and_writes_nothing(tree: Project) -> None:

@@ -1,7 +1,9 @@
 """The extractor registry: one module per language behind one small Protocol.
 
 Adding a language is one module in this package (with `NAME`, `VERSION`, `SUFFIXES` and a pure
-`extract(data: bytes) -> dict`) plus one line in `_MODULES` below.
+`extract(data: bytes) -> dict`) plus one line in `_MODULES` below. Every build imports the registry, a no-op
+one included: a language module that needs a parser or much code keeps it in a pipeline module that its
+`extract` imports on first use (`python_pipeline`, `cpp_pipeline`).
 """
 
 from __future__ import annotations
