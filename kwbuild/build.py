@@ -40,6 +40,7 @@ log = logging.getLogger("kwbuild")
 
 if TYPE_CHECKING:
     from kwbuild.builder import TableBuilder
+    from kwbuild.jobs import FileJob, Outcome
     from kwbuild.prefetch import ForkedPrefetcher
 
 
@@ -67,11 +68,12 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
     lock = _begin(config.layout)
     gc.disable()
     succeeded = False
+    first = _FirstEdit(config) if not full and _can_fork_jobs(config) else None
     try:
         if full:
             _remove_edited(config.layout, _edited_since_last_build(config.layout))
             _forget(config.layout)
-        plan = make_plan(config, use_snapshot=not full, clean=clean)
+        plan = make_plan(config, use_snapshot=not full, clean=clean, on_edit=first.start if first else None)
         _remove_edited(config.layout, plan.edited)
         if plan.docs_root_changed:  # a part of a global page set may be gone: make the sets again
             for page_set in GLOBAL_PAGE_SETS:
@@ -84,12 +86,14 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
                 _save_snapshot(plan, set(), finished_ns=plan.snapshot.finished_ns)
             succeeded = True
             return BuildResult(plan, BuildStats(), 0, time.perf_counter() - started)
-        early = _early_tables(plan)  # started before doit is imported, to overlap its start
+        early, finished = _early_tables(plan, first)  # started before doit is imported, to overlap its start
         try:
             from kwbuild.tasks import make_builders, run_doit
 
             _check_doit_db(config.layout)
             builders = make_builders(config)
+            for outcome in finished:
+                builders.tables.take_finished(outcome)
             if plan.trusted:
                 builders.tables.store.suspects = builders.pages.unsure = plan.candidates
                 builders.tables.trusted = True
@@ -105,6 +109,10 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
             _record_usage(plan, builders.tables)
             succeeded = True
     finally:
+        if first is not None:
+            first.close()  # (a child not told to write yet writes nothing)
+            if first.child is not None:
+                first.child.terminate()  # a failed build's: a child handed over or waited for has already ended
         if last:
             gc.freeze()
         gc.enable()
@@ -114,22 +122,88 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
     return BuildResult(plan, builders.tables.stats, exit_code, time.perf_counter() - started)
 
 
-def _early_tables(plan: Plan) -> ForkedPrefetcher[Any, Any] | None:
+def _can_fork_jobs(config: BuildConfig) -> bool:
+    """Whether a few table jobs may run in forked children (`_early_tables`): not on one core, not on Dask."""
+    return config.jobs >= 2 and config.executor != "dask" and hasattr(os, "fork")
+
+
+class _FirstEdit:
+    """The table job of the first file that the walk of the tree finds edited (its size changed since the last
+    build), started at once in a forked child (`make_plan`'s `on_edit`): the parse of a large file (torch's
+    `_inductor/ir.py`: ~0.12 s) then overlaps the rest of the walk and of the plan too.
+
+    The child writes the table only when `decide` tells it to, once the plan is made: until then, the plan
+    checks the output folders for changes made by someone else, which a table written by kwbuild itself would
+    look like."""
+
+    def __init__(self, config: BuildConfig) -> None:
+        self.config = config
+        self.job: FileJob | None = None
+        self.child: ForkedPrefetcher[Any, Any] | None = None
+        self._go: int | None = None  # the pipe's end that tells the child whether to write
+
+    def start(self, job: FileJob) -> None:
+        from kwbuild.cache import content_cache
+        from kwbuild.prefetch import ForkedPrefetcher
+        from kwbuild.table_job import build_table_files_when_told
+
+        try:  # a process or pipe that cannot be made is no error: the plan's own jobs then run the file's
+            read, go = os.pipe()
+        except OSError:
+            return
+        try:
+            context = (content_cache(self.config), read, go)
+            self.child = ForkedPrefetcher([job], build_table_files_when_told, context)
+            self.job, self._go = job, go
+        except OSError:
+            os.close(go)
+        finally:
+            os.close(read)
+
+    def decide(self, plan: Plan) -> bool:
+        """Tell the child to write the table if the plan's job for the file is the one it ran (not when the plan
+        names the file's module otherwise: a package was added or removed). True when it writes."""
+        if self._go is None or self.job is None:
+            return False
+        proceed = plan.job(self.job.rel, self.job.language) == self.job
+        with contextlib.suppress(OSError):
+            os.write(self._go, b"1" if proceed else b"0")
+        self.close()
+        return proceed
+
+    def close(self) -> None:
+        if self._go is not None:
+            os.close(self._go)
+            self._go = None
+
+
+def _early_tables(plan: Plan, first: _FirstEdit | None) -> tuple[ForkedPrefetcher[Any, Any] | None, list[Outcome]]:
     """A build with a few candidates (an edit: too few for a pool) starts their table jobs in a forked child
     before doit is even imported, so that parsing a large file overlaps loading the task graph instead of
     following it (torch's `_inductor/ir.py`: ~0.15 s of parsing). None on one core, on Dask, and when the plan
-    has no candidate or enough for the pool."""
-    config = plan.config
-    if config.jobs < 2 or config.executor == "dask" or plan.candidates is None or not hasattr(os, "fork"):
-        return None
+    has no candidate or enough for the pool.
+
+    The job `first` started is one of them, unless the plan names the file's module otherwise (a package added
+    or removed) or takes the pool: its child is then waited for, and its outcome returned to be given to the
+    file's task (or dropped, for another module)."""
     from kwbuild.prefetch import MIN_JOBS_FOR_POOL, ForkedPrefetcher
 
-    if not 0 < len(plan.candidates) < MIN_JOBS_FOR_POOL:
-        return None
+    candidates = plan.candidates
+    few = _can_fork_jobs(plan.config) and candidates is not None and 0 < len(candidates) < MIN_JOBS_FOR_POOL
+    jobs = plan.candidate_jobs() if few else []
+    if first is not None and first.child is not None and first.job is not None:
+        if not (first.decide(plan) and first.job in jobs):
+            return None, first.child.discard()  # a pool's build, or another module (then no outcome)
+        jobs.remove(first.job)
+    if not jobs:
+        return (None if first is None else first.child), []
     from kwbuild.cache import content_cache
     from kwbuild.table_job import build_table_files
 
-    return ForkedPrefetcher(plan.candidate_jobs(), build_table_files, content_cache(config))
+    if first is not None and first.child is not None:
+        first.child.add(jobs, build_table_files, content_cache(plan.config))
+        return first.child, []
+    return ForkedPrefetcher(jobs, build_table_files, content_cache(plan.config)), []
 
 
 GLOBAL_PAGE_SETS = ("keywords", "imports")  # pages in parts: a lost part is rebuilt by rebuilding the set

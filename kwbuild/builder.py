@@ -19,7 +19,7 @@ from kwbuild.cache import ContentCache
 from kwbuild.changes import change_report, render_changes
 from kwbuild.digest import Digest
 from kwbuild.index import manifest_entry, symbol_map_part
-from kwbuild.jobs import BuildStats, FileJob
+from kwbuild.jobs import BuildStats, FileJob, Outcome
 from kwbuild.layout import Layout
 from kwbuild.spliced import Spliced
 from kwbuild.store import Change, DigestStore, View
@@ -37,6 +37,7 @@ class TableBuilder:
         self.stats = BuildStats()
         self.store = DigestStore(layout.digests, layout.table_path)
         self.prefetcher: Any = None  # a kwbuild.prefetch.Prefetcher while one runs
+        self.finished: dict[str, Outcome] = {}  # jobs run before doit started (see `take_finished`)
         self._writing: list[tuple[threading.Thread, list[BaseException]]] = []  # see `finish_writes`
         self.trusted = False  # the outputs are as the last (successful) build left them: see `Plan.trusted`
 
@@ -46,10 +47,16 @@ class TableBuilder:
         state["_writing"] = []
         return state
 
+    def take_finished(self, outcome: Outcome) -> None:
+        """The outcome of a job run before doit started (the build's first edit, see `kwbuild.build`): recorded
+        now, given to its task when it runs."""
+        self.stats.record(outcome)
+        self.finished[outcome.rel] = outcome
+
     def build_table(self, job: FileJob) -> dict[str, Any]:
         """doit action of one table task."""
-        outcome = None
-        if self.prefetcher is not None:
+        outcome = self.finished.pop(job.rel, None)
+        if outcome is None and self.prefetcher is not None:
             self.store.load()  # while the prefetcher's processes work: the aggregates read it next
             outcome = self.prefetcher.take(job.rel)
         if outcome is None:

@@ -27,11 +27,12 @@ KEEP_USAGE_FILES = 64
 
 
 def record_usage(folder: Path, keys: Iterable[str], stats: dict[str, int]) -> None:
-    """Remember which entries a successful build's tree uses, and its hit counts."""
+    """Remember which entries a successful build's tree uses (each once, in the order given: the tree's path
+    order), and its hit counts."""
     usage = folder / USAGE_DIR
     usage.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns()}-{os.getpid()}.keys"
-    jsonio.atomic_write(usage / name, "".join(f"{key}\n" for key in sorted(set(keys))).encode())
+    jsonio.atomic_write(usage / name, "".join(key + "\n" for key in dict.fromkeys(keys)).encode())
     for old in sorted(usage.glob("*.keys"))[:-KEEP_USAGE_FILES]:
         old.unlink(missing_ok=True)
     jsonio.atomic_write(folder / LAST_BUILD, jsonio.dumps(stats, pretty=True))

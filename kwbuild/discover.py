@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kwbuild.extract import languages_by_suffix
 
@@ -96,12 +96,21 @@ class Rules:
     suffixes: tuple[tuple[str, str], ...] = ()  # (".inl", "cpp"): extra or changed suffixes; "" turns one off
 
 
-def discover_sources(root: Path, rules: Rules) -> Discovery:
+def discover_sources(
+    root: Path,
+    rules: Rules,
+    recorded: Mapping[str, tuple[int, int, Any]] | None = None,
+    on_resized: Callable[[str, str], None] | None = None,
+) -> Discovery:
     """Walk `root` and return its sources (sorted by relative path) and skip counts.
+
+    `on_resized(rel, language)`: called at once for the first source whose size differs from its entry in
+    `recorded` ((mtime_ns, size, ...) by path, the last build's), while the walk goes on.
 
     The no-op build is mostly this walk (one `stat` per source), so the loop over a folder's entries is kept
     flat: the suffix lookup, the skip rules (only when some apply) and the stat are inline."""
     found = Discovery()
+    watched = recorded if on_resized is not None else None
     include = _spec(rules.include) if rules.include else None
     exclude = _spec(rules.exclude) if rules.exclude else None
     skip_real = _relative_skips(root, rules.skip_paths)
@@ -155,6 +164,10 @@ def discover_sources(root: Path, rules: Rules) -> Discovery:
                 continue
             if is_regular(info.st_mode):
                 sources.append(Source(rel, language, info.st_mtime_ns, info.st_size))
+                if watched is not None and (before := watched.get(rel)) is not None and before[1] != info.st_size:
+                    assert on_resized is not None
+                    watched = None  # the first one only
+                    on_resized(rel, language)
             else:
                 skipped["not_a_regular_file"] += 1
     sources.sort(key=itemgetter(0))  # by path (unique): comparing str keys is ~2x faster than comparing tuples

@@ -8,8 +8,8 @@ are page candidates. Without a snapshot every file is a candidate.
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kwbuild import jsonio
@@ -22,7 +22,7 @@ from kwbuild.layout import Layout
 from kwbuild.model import content_hash
 from kwbuild.render import RENDER_VERSION
 from kwbuild.resolve import module_name, package_folders
-from kwbuild.snapshot import Snapshot, load_snapshot
+from kwbuild.snapshot import Entry, Snapshot, load_snapshot
 
 
 def build_versions(config: BuildConfig) -> str:
@@ -54,11 +54,7 @@ class Plan:
     _added: list[str] | None = None
 
     def job(self, rel: str, language: str) -> FileJob:
-        table = self.config.layout.table_path(rel)
-        config = self.config
-        return FileJob(
-            str(config.root), rel, self.modules[rel], language, table, config.max_file_size, config.recompute
-        )
+        return file_job(self.config, rel, self.modules[rel], language)
 
     def candidate_jobs(self) -> list[FileJob]:
         """The table jobs of the files whose task may be stale, in the order doit runs them."""
@@ -71,13 +67,10 @@ class Plan:
     def file_counts(self) -> dict[str, int]:
         """How many files each folder holds, subfolders included."""
         if self._file_counts is None:
-            counts: dict[str, int] = dict.fromkeys(self.folders, 0)
-            for folder, files in Counter(rel.rpartition("/")[0] for rel in self.rels).items():
-                while True:  # each folder's own files, added to it and every folder above it
-                    counts[folder] += files
-                    if not folder:
-                        break
-                    folder = folder.rpartition("/")[0]
+            counts = {folder: len(files) for folder, files in self.folders.items()}  # its own files
+            for folder in reversed(counts):  # path order reversed: every folder before its parent
+                if folder:
+                    counts[folder.rpartition("/")[0]] += counts[folder]
             self._file_counts = counts
         return self._file_counts
 
@@ -155,14 +148,26 @@ def _file_hash(path: str) -> str | None:
         return None
 
 
-def make_plan(config: BuildConfig, use_snapshot: bool, clean: bool = False) -> Plan:
+def file_job(config: BuildConfig, rel: str, module: str | None, language: str) -> FileJob:
+    """The table job of one file."""
+    table = config.layout.table_path(rel)
+    return FileJob(str(config.root), rel, module, language, table, config.max_file_size, config.recompute)
+
+
+def make_plan(
+    config: BuildConfig, use_snapshot: bool, clean: bool = False, on_edit: Callable[[FileJob], None] | None = None
+) -> Plan:
     """Discover the tree, name its modules, list its folders, and (with the snapshot) find what can be stale.
 
     `clean`: the previous build finished successfully, so an output folder whose mtime equals the snapshot's
-    still holds every output it had; otherwise each table's existence is checked."""
-    discovery = discover_sources(config.root, config.rules)
-    rels = [source.rel for source in discovery.sources]
+    still holds every output it had; otherwise each table's existence is checked. `on_edit`: given, as soon as
+    the walk finds it, the table job of the first file of the snapshot whose size changed (surely edited), with
+    the module name it had (the plan's, unless a package was added or removed)."""
     previous = load_snapshot(config.layout.snapshot, snapshot_versions(config)) if use_snapshot else None
+    recorded = previous.files if previous is not None and on_edit is not None else None
+    resized = None if recorded is None or on_edit is None else _job_reporter(config, recorded, on_edit)
+    discovery = discover_sources(config.root, config.rules, recorded, resized)
+    rels = [source.rel for source in discovery.sources]
     if previous is not None and len(previous.files) == len(rels) and all(rel in previous.files for rel in rels):
         modules = {rel: previous.files[rel][2] for rel in rels}  # names depend only on the set of paths
     else:
@@ -173,6 +178,15 @@ def make_plan(config: BuildConfig, use_snapshot: bool, clean: bool = False) -> P
     if previous is not None:
         _apply_snapshot(plan, previous)
     return plan
+
+
+def _job_reporter(
+    config: BuildConfig, recorded: dict[str, Entry], on_edit: Callable[[FileJob], None]
+) -> Callable[[str, str], None]:
+    def report(rel: str, language: str) -> None:
+        on_edit(file_job(config, rel, recorded[rel][2], language))
+
+    return report
 
 
 def snapshot_versions(config: BuildConfig) -> str:

@@ -119,69 +119,94 @@ class Prefetcher(Generic[JobT, OutcomeT]):
 
 
 class ForkedPrefetcher(Generic[JobT, OutcomeT]):
-    """Runs a few jobs in one forked child while this process goes on: too few jobs for a pool (an edit of one
-    file), but their work (parsing a large file) then overlaps the start of the task graph (importing doit,
-    loading the tasks) instead of following it. Same interface as `Prefetcher`.
+    """Runs a few jobs in forked children while this process goes on: too few jobs for a pool (an edit of one
+    file), but their work (parsing a large file) then overlaps the rest of the build's start (walking the tree,
+    importing doit, loading the tasks) instead of following it. Same interface as `Prefetcher`.
 
-    The child sends its outcomes, pickled, through a pipe and exits. A child that fails or dies sends nothing:
-    every job is then run in process by its task, as without a prefetcher."""
+    Each child (one per `add`) sends its outcomes, pickled, through a pipe and exits. A child that fails or dies
+    sends nothing: each of its jobs is then run in process by its task, as without a prefetcher."""
 
     def __init__(self, jobs: Sequence[JobT], work: Work, context: Any) -> None:
         self.receive: Callable[[OutcomeT], None] | None = None  # given each outcome (set by the task layer)
-        self._waiting = {job.rel for job in jobs}
-        self._done: dict[str, OutcomeT] | None = None
+        self._children: list[_Child] = []
+        self._done: dict[str, OutcomeT] = {}
+        self.add(jobs, work, context)
+
+    def add(self, jobs: Sequence[JobT], work: Work, context: Any) -> None:
+        """Start more jobs, in one more child that runs `work(jobs, context)` (none for no job)."""
+        if not jobs:
+            return
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read)
             _run_forked(list(jobs), work, context, write)
         os.close(write)
-        self._pid, self._read = pid, read
+        self._children.append(_Child(pid, read, {job.rel for job in jobs}))
 
     def take(self, rel: str) -> OutcomeT | None:
-        """The outcome of `rel`'s job (waiting for the child), or None when the child did not give it."""
-        if rel not in self._waiting:
+        """The outcome of `rel`'s job (waiting for its child), or None when no child gave it."""
+        child = next((child for child in self._children if rel in child.waiting), None)
+        if child is None:
             return None
-        self._waiting.discard(rel)
-        return self._collect().pop(rel, None)
+        child.waiting.discard(rel)
+        self._collect(child)
+        return self._done.pop(rel, None)
 
     def close(self) -> None:
-        """Wait for the child and record every outcome (those of tasks found up to date included)."""
-        self._collect()
+        """Wait for the children and record every outcome (those of tasks found up to date included)."""
+        for child in self._children:
+            self._collect(child)
+
+    def discard(self) -> list[OutcomeT]:
+        """Wait for the children and return their outcomes instead of recording them (no task takes them)."""
+        self.receive = None
+        self.close()
+        outcomes, self._done = list(self._done.values()), {}
+        return outcomes
 
     def terminate(self) -> None:
-        if self._done is None:
-            with contextlib.suppress(OSError):
-                os.kill(self._pid, signal.SIGKILL)
-            self._done = {}
-            self._reap()
+        for child in self._children:
+            if not child.collected:
+                with contextlib.suppress(OSError):
+                    os.kill(child.pid, signal.SIGKILL)
+                child.collected = True
+                child.reap()
 
-    def _collect(self) -> dict[str, OutcomeT]:
-        if self._done is not None:
-            return self._done
+    def _collect(self, child: _Child) -> None:
+        if child.collected:
+            return
+        child.collected = True
         chunks = []
         with contextlib.suppress(OSError):
-            while chunk := os.read(self._read, 1 << 20):
+            while chunk := os.read(child.read, 1 << 20):
                 chunks.append(chunk)
-        status = self._reap()
+        status = child.reap()
         outcomes: list[OutcomeT] = []
         if status == 0:
             with contextlib.suppress(pickle.UnpicklingError, EOFError, ValueError):
                 outcomes = pickle.loads(b"".join(chunks))
         else:
             log.warning("a table job's process ended with status %s; its files are built in this process", status)
-        self._done = {}
         for outcome in outcomes:
             if self.receive is not None:
                 self.receive(outcome)
             self._done[outcome.rel] = outcome
-        return self._done
 
-    def _reap(self) -> int:
+
+class _Child:
+    """One forked child of a `ForkedPrefetcher`: its pid, the pipe it writes to, the jobs no task took yet."""
+
+    __slots__ = ("collected", "pid", "read", "waiting")
+
+    def __init__(self, pid: int, read: int, waiting: set[str]) -> None:
+        self.pid, self.read, self.waiting, self.collected = pid, read, waiting, False
+
+    def reap(self) -> int:
         with contextlib.suppress(OSError):
-            os.close(self._read)
+            os.close(self.read)
         try:
-            return os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
+            return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
         except ChildProcessError:
             return -1
 

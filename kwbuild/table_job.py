@@ -7,9 +7,11 @@ a child forked for it loads nothing else.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import traceback
+from collections.abc import Callable
 
 from kwbuild import jsonio
 from kwbuild.cache import ContentCache, cache_key
@@ -28,25 +30,44 @@ def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]
     return outcomes
 
 
+def build_table_files_when_told(jobs: list[FileJob], context: tuple[ContentCache, int, int]) -> list[Outcome]:
+    """`build_table_files` in a forked child, but the tables are written only once the pipe `(go, told)` reads
+    b"1" (nothing is written when it reads anything else or is closed): a job started before the build knows
+    whether its output folder was changed by someone else must not change it first. The child closes its copy
+    of `told` first, so that the pipe closes if the parent dies."""
+    cache, go, told = context
+    os.close(told)
+    pending: list[tuple[str, bytes]] = []
+    writes = [prepare_table_file(job, cache, pending) for job in jobs]
+    cache.put_many(pending)
+    if os.read(go, 1) != b"1":
+        return []
+    return [write() for write in writes]
+
+
 def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str, bytes]]) -> Outcome:
     """Read, hash, look up or extract, place and write one file's table.
 
     A cache entry computed here is appended to `pending` (the caller stores entries in batches).
     """
+    return prepare_table_file(job, cache, pending)()
+
+
+def prepare_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str, bytes]]) -> Callable[[], Outcome]:
+    """Read, hash, look up or extract one file's table; the step returned places and writes it."""
     try:
         with open(os.path.join(job.root, job.rel), "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        removed = jsonio.remove_file(job.table_path)
-        return Outcome(job.rel, VANISHED, removed, False)
+        return lambda: Outcome(job.rel, VANISHED, jsonio.remove_file(job.table_path), False)
     except OSError as error:
         table = place_table(unreadable_table(job.language, error), job.rel, job.module)
-        return Outcome(job.rel, UNREADABLE, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
+        return lambda: Outcome(job.rel, UNREADABLE, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
     if job.max_size and len(data) > job.max_size:
         table = place_table(oversized_table(data, job.language, job.max_size), job.rel, job.module)
-        return Outcome(job.rel, SKIPPED, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
+        return lambda: Outcome(job.rel, SKIPPED, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
     cached, parsed, mismatch = _cached_or_extracted(data, job.language, cache, pending, job.recompute)
-    return write_table(job, cached, PARSED if parsed else CACHED, mismatch)
+    return functools.partial(write_table, job, cached, PARSED if parsed else CACHED, mismatch)
 
 
 def write_table(job: FileJob, cached: Table, status: str, mismatch: str | None = None) -> Outcome:

@@ -563,14 +563,15 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetc
 
     `early`: the table jobs `kwbuild.build` started before doit was imported; closed or terminated here."""
     tables = builders.tables
-    jobs = [] if early is not None else plan.candidate_jobs()
+    planned = [] if early is not None else plan.candidate_jobs()
+    jobs = [job for job in planned if job.rel not in tables.finished]  # (a job run before doit: see kwbuild.build)
     if early is not None:
         tables.prefetcher, early.receive = early, tables.stats.record
     elif plan.config.executor == "dask" and jobs:
         from kwbuild.distributed import DaskPrefetcher
 
         tables.prefetcher = DaskPrefetcher(jobs, tables.cache, plan.config, tables.stats.record)
-    elif plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
+    elif plan.config.jobs > 1 and len(planned) >= MIN_JOBS_FOR_POOL:
         tables.prefetcher = Prefetcher(jobs, build_table_files, tables.cache, plan.config.jobs, tables.stats.record)
     if plan.config.jobs > 1 and _many_pages_likely(plan):  # forked now, while this process is small
         builders.pages.pool = start_pool(render_file_pages, builders.pages.ctx, plan.config.jobs)

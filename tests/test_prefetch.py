@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,92 @@ def test_an_edit_is_parsed_in_a_child_before_doit_runs_on_two_cores_and_in_proce
     pids = extractions.read_text().split()
     assert len(pids) == 1 and (int(pids[0]) != os.getpid()) == (jobs == "2")  # parsed once: where?
     assert [s["name"] for s in tree.table("pkg/core.py")["symbols"]][-1] == "added"
+    _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
+
+
+def test_the_first_edit_found_by_the_walk_is_parsed_at_once_but_written_only_when_the_plan_says_so(
+    tree: Project,
+) -> None:
+    """The walk starts the table job of the first file whose size changed in a child; the plan is made while it
+    runs (its table still as the last build left it: the output folder has not moved, the build stays trusted),
+    then the child is told to write."""
+    from kwbuild.build import _FirstEdit
+    from kwbuild.config import make_config
+    from kwbuild.plan import make_plan
+
+    tree.build("-j", "2")
+    table = tree.out / "tables" / "pkg" / "core.py.json"
+    before = table.read_bytes()
+    tree.write("pkg/core.py", EDITED)
+    config = make_config(str(tree.root), str(tree.out), str(tree.cache), jobs=2)
+    first = _FirstEdit(config)
+    plan = make_plan(config, use_snapshot=True, clean=True, on_edit=first.start)
+    assert first.job is not None and first.job.rel == "pkg/core.py" and first.child is not None
+    assert first.job == plan.job("pkg/core.py", "python") and plan.trusted and plan.candidates == {"pkg/core.py"}
+    time.sleep(0.5)  # the child has long parsed the file: it waits to be told
+    assert table.read_bytes() == before
+    assert first.decide(plan)
+    outcomes = first.child.discard()
+    assert [(o.rel, o.status, o.written) for o in outcomes] == [("pkg/core.py", "parsed", True)]
+    assert [s["name"] for s in tree.table("pkg/core.py")["symbols"]][-1] == "added"
+
+
+def test_a_first_edit_told_not_to_write_writes_nothing(tree: Project) -> None:
+    """A plan that names the file's module otherwise (or a build that stops) tells the child not to write, or
+    closes the pipe: the table stays as it was."""
+    from kwbuild.build import _FirstEdit
+    from kwbuild.config import make_config
+    from kwbuild.plan import file_job
+
+    tree.build("-j", "2")
+    table = tree.out / "tables" / "pkg" / "core.py.json"
+    before = table.read_bytes()
+    tree.write("pkg/core.py", EDITED)
+    config = make_config(str(tree.root), str(tree.out), str(tree.cache), jobs=2)
+    for stop in ("told", "closed"):
+        first = _FirstEdit(config)
+        first.start(file_job(config, "pkg/core.py", "pkg.core", "python"))
+        assert first.child is not None
+        if stop == "told":
+            assert os.write(first._go or -1, b"0") == 1
+        first.close()
+        assert first.child.discard() == []
+        assert table.read_bytes() == before
+
+
+@pytest.mark.parametrize("files", [2, MIN_JOBS_FOR_POOL])
+def test_edits_of_several_files_are_each_parsed_once_in_a_child(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: int
+) -> None:
+    """The first edit found runs in its own child; the other edits run in a second child (a few) or on the pool
+    (many), and the first one's outcome goes to its task: each file parsed once, outside this process, and
+    counted once."""
+    for n in range(files + 3):
+        project.write(f"pkg/m{n}.py", f"def f{n}():\n    return {n}\n")
+    project.build("-j", "2")
+    extractions = tmp_path / "extractions.log"
+    _record_extractions(monkeypatch, extractions)
+    for n in range(files):
+        project.write(f"pkg/m{n}.py", f"def f{n}():\n    return {n + 100}\n\n\ndef g{n}():\n    pass\n")
+    summary = project.build("-j", "2")
+    assert (summary["parsed"], summary["tables_written"], summary["cache_hits"]) == (files, files, 0)
+    pids = extractions.read_text().split()
+    assert len(pids) == files and str(os.getpid()) not in pids and len(set(pids)) >= 2
+    _same_outputs(project.out, _serial_build_of_the_same_tree(project, tmp_path))
+
+
+def test_an_edit_whose_module_is_renamed_by_a_new_package_gets_the_new_name(tree: Project, tmp_path: Path) -> None:
+    """The walk starts the job with the module name of the last build; a package added in the same build renames
+    it: the child's table is not written, the task writes the one with the new name (from the content cache,
+    where the child left the file's table)."""
+    tree.write("top/inner/mod.py", "def f():\n    return 1\n")
+    tree.build("-j", "2")
+    assert tree.table("top/inner/mod.py")["module"] == "mod"
+    tree.write("top/inner/mod.py", "def f():\n    return 12345\n\n\ndef g():\n    pass\n")
+    tree.write("top/inner/__init__.py", "")
+    summary = tree.build("-j", "2")
+    assert tree.table("top/inner/mod.py")["module"] == "inner.mod"
+    assert (summary["parsed"], summary["cache_hits"], summary["tables_written"]) == (1, 1, 2)
     _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
 
 
