@@ -450,6 +450,39 @@ def test_the_digests_of_one_view_share_their_strings_and_the_pool_goes_with_the_
     assert not any("function_of_both_files" in value for value in held)
 
 
+def test_a_trusted_view_checks_only_its_suspects_and_equals_a_view_that_checks_every_table(project: Project) -> None:
+    """A trusted build's view (suspects given) takes the saved entry of every other table in one pass: with the
+    other tables unchanged, its entries (in the order asked), digests and changes equal those of a view that
+    checks every table's stat, whether a changed table is a suspect or forgotten, and with a suspect's table gone."""
+    for n in range(6):
+        project.write(f"d{n % 2}/m{n}.py", f"def f{n}():\n    return {n}\n")
+    project.build()
+    digests = project.out / ".kwbuild" / "digests"
+    saved = {path.name: path.read_bytes() for path in digests.iterdir()}
+    for n in (2, 3):
+        project.write(f"d{n % 2}/m{n}.py", f"def f{n}():\n    return {n}\n\n\ndef g{n}():\n    pass\n")
+    project.build()
+    for name, data in saved.items():  # the store as the first build left it, the tables as the second did
+        (digests / name).write_bytes(data)
+    (project.out / "tables" / "d1" / "m5.py.json").unlink()
+    rels = [f"d{n % 2}/m{n}.py" for n in (5, 4, 3, 2, 1, 0)]
+
+    def view(suspects: set[str] | None, forgotten: list[str]) -> store.View:
+        tables = project.out / "tables"
+        digest_store = store.DigestStore(str(digests), lambda rel: str(tables / f"{rel}.json"))
+        digest_store.suspects = suspects
+        digest_store.forget(forgotten)
+        return digest_store.view(rels)
+
+    checked = view(None, [])
+    assert list(checked.entries) == [rel for rel in rels if rel != "d1/m5.py"]
+    assert set(checked.changes) == {"d0/m2.py", "d1/m3.py", "d1/m5.py"}
+    for trusted in (view({"d0/m2.py", "d1/m3.py", "d1/m5.py"}, []), view({"d0/m2.py", "d1/m5.py"}, ["d1/m3.py"])):
+        assert list(trusted.entries) == list(checked.entries)
+        assert trusted.digests == checked.digests
+        assert trusted.changes == checked.changes and list(trusted.changes) == list(checked.changes)
+
+
 def test_doit_stats_each_file_once_per_build_and_a_missing_file_is_not_remembered(tmp_path: Path) -> None:
     """The checker (one per doit run) keeps each file's first stat: doit asks before and after each task, and
     for every task reading the file; a file that does not exist yet is asked again."""
