@@ -82,8 +82,9 @@ def run_build(config: BuildConfig, reporter: Any = None, full: bool = False, las
         if plan.nothing_to_do:
             assert plan.snapshot is not None
             plan.errors = plan.snapshot.errors
-            if plan.restated:  # nothing written: the last build's end still bounds kwbuild's writes
-                _save_snapshot(plan, set(), finished_ns=plan.snapshot.finished_ns)
+            if plan.restated:  # nothing written: the last build's end still bounds kwbuild's writes, and its
+                # output stamps are the plan's (no output folder moved; one moved since would only be checked)
+                _save_snapshot(plan, set(), plan.snapshot.finished_ns, plan.snapshot.outputs)
             succeeded = True
             return BuildResult(plan, BuildStats(), 0, time.perf_counter() - started)
         early, finished = _early_tables(plan, first)  # started before doit is imported, to overlap its start
@@ -370,7 +371,9 @@ def _remove_empty_folders(top: str) -> None:
                 continue
 
 
-def _save_snapshot(plan: Plan, vanished: set[str], finished_ns: int | None = None) -> None:
+def _save_snapshot(
+    plan: Plan, vanished: set[str], finished_ns: int | None = None, stamps: dict[str, int] | None = None
+) -> None:
     previous, sources, modules = plan.snapshot, plan.discovery.sources, plan.modules
     if previous is not None and plan.candidates is not None and not (vanished or plan.added or plan.removed):
         # the same files: only those whose stat moved (candidates, and touched files) change their entry
@@ -380,7 +383,7 @@ def _save_snapshot(plan: Plan, vanished: set[str], finished_ns: int | None = Non
                 files[source.rel] = (source.mtime_ns, source.size, modules[source.rel])
     else:
         files = {s.rel: (s.mtime_ns, s.size, modules[s.rel]) for s in sources if s.rel not in vanished}
-    stamps = output_stamps(plan.config.layout, plan.folders)
+    stamps = output_stamps(plan.config.layout, plan.folders) if stamps is None else stamps
     readmes = plan.discovery.readmes
     finished = time.time_ns() if finished_ns is None else finished_ns
     snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, finished, readmes)
