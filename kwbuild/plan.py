@@ -239,7 +239,7 @@ def _apply_snapshot(plan: Plan, previous: Snapshot) -> None:
     recorded, modules, exists = previous.files.get, plan.modules, os.path.exists
     for rel, _language, mtime_ns, size in plan.discovery.sources:
         changed = recorded(rel) != (mtime_ns, size, modules[rel]) or rel in edited_tables
-        unsure = check_tables is None or rel.rpartition("/")[0] in check_tables
+        unsure = check_tables is None or (bool(check_tables) and rel.rpartition("/")[0] in check_tables)
         if changed or (unsure and not exists(layout.table_path(rel))):
             candidates.add(rel)
     plan.candidates = candidates

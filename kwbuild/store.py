@@ -203,6 +203,7 @@ class DigestStore:
         self._index: NameIndex | None = None  # the name index of the saved entries, once read or made
         self._index_saved = False  # `_index` is the one saved with the shards' generations
         self._current: dict[str, Entry] = {}
+        self._moved: list[str] = []  # the paths of `_current` whose entry is not the saved one, and those gone
         self._forgotten: set[str] = set()
         self._view: tuple[tuple[str, ...], View] | None = None
         self.suspects: set[str] | None = None  # when set, only these tables (and forgotten ones) are stat'ed
@@ -234,9 +235,7 @@ class DigestStore:
         if self._view is None or not self.dirty:
             return
         view = self._view[1]
-        saved, current = self._saved or {}, self._current
-        moved = [rel for rel, entry in current.items() if saved.get(rel) is not entry]
-        moved += [rel for rel in saved.keys() - current.keys()]
+        saved, current, moved = self._saved or {}, self._current, self._moved
         dirty = set(range(SHARDS)) if not saved else {_shard(rel) for rel in moved}
         renamed = dirty if not saved else {_shard(rel) for rel in moved if _renamed(saved.get(rel), current.get(rel))}
         index = None
@@ -264,7 +263,7 @@ class DigestStore:
             plain_index = (FORMAT, RENDER_VERSION, generations, index.names, index.counts, index.imported)
             jsonio.atomic_write(os.path.join(self.path, NAMES_FILE), marshal.dumps(plain_index))
             self._index, self._index_saved = index, True
-        self._saved = dict(current)
+        self._saved, self._moved = dict(current), []
         self._generations = generations
         if len(self._members) != SHARDS:
             self._members = [[] for _ in range(SHARDS)]
@@ -301,6 +300,7 @@ class DigestStore:
         assert saved is not None
         view = View(complete=not saved, index_of=self._index_after)
         current: dict[str, Entry] = {}
+        moved: list[str] = []  # the entries that are not the saved ones (what `save` writes)
         strings: dict[str, str] = {}  # the pool of the digests made here (see `kwbuild.digest`); ~15 MB on torch:
         for rel in self._unsure(rels, saved, current):  # dropped with this call, the digests keep their strings
             old = saved.get(rel)
@@ -309,12 +309,15 @@ class DigestStore:
                 current.pop(rel, None)
                 continue
             current[rel] = entry
-            if entry is not old and (old is None or old.digest != entry.digest):
-                view.changes[rel] = (old.digest if old else None, entry.digest)
-        for rel in saved.keys() - current.keys():
+            if entry is not old:
+                moved.append(rel)
+                if old is None or old.digest != entry.digest:
+                    view.changes[rel] = (old.digest if old else None, entry.digest)
+        gone = saved.keys() - current.keys()
+        for rel in gone:
             view.changes[rel] = (saved[rel].digest, None)
         view.entries = current
-        self._current = current
+        self._current, self._moved = current, moved + list(gone)
         return view
 
     def _unsure(self, rels: list[str], saved: dict[str, Entry], current: dict[str, Entry]) -> list[str]:
