@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kwbuild.digest import Digest
+from kwbuild.digest import Digest, signatures_of
 from kwbuild.render.markdown import code_span
 
 Change = tuple[Digest | None, Digest | None]
@@ -32,8 +32,9 @@ def change_report(changes: Mapping[str, Change]) -> dict[str, Any]:
 def _api(digest: Digest | None) -> dict[str, tuple[str, str]]:
     """qualname -> (kind, signature); the first definition of a qualname counts."""
     api: dict[str, tuple[str, str]] = {}
-    for symbol in digest.symbols if digest else ():
-        api.setdefault(symbol[1], (symbol[2], symbol[5]))
+    if digest is not None:
+        for symbol, signature in zip(digest.symbols, signatures_of(digest), strict=True):
+            api.setdefault(symbol[1], (symbol[2], signature))
     return api
 
 

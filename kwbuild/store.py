@@ -41,7 +41,7 @@ from kwbuild.digest import Digest, digest_table, from_plain, to_plain
 from kwbuild.names import FileNames, NameIndex, file_names
 from kwbuild.render import RENDER_VERSION
 
-FORMAT = 10  # and the renderers' version: digests hold the symbols' repeated anchors
+FORMAT = 11  # and the renderers' version: digests hold the symbols' repeated anchors, signatures compressed
 SHARDS = 64
 NAMES_FILE = "names.marshal"
 MAGIC = b"KWDA"  # then the lengths of the entries' part and of the digests' part (4 bytes each), the two parts

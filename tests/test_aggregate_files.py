@@ -3,7 +3,9 @@ gives the bytes of the whole value dumped."""
 
 from __future__ import annotations
 
+import marshal
 import mmap
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,12 +108,13 @@ def test_a_page_in_pieces_replaces_a_folder_in_its_way(tmp_path: Path) -> None:
 
 
 def _digest(path: str, names: list[str], errors: int) -> Digest:
-    symbols = tuple((name, f"Q.{name}", "function", line + 1, None, "()") for line, name in enumerate(names))
+    symbols = tuple((name, f"Q.{name}", "function", line + 1, None) for line, name in enumerate(names))
     counts = (("function", len(symbols)),) if symbols else ()
     imports = tuple((name, None, None, 0, 1, False, None) for name in names[:2])
     anchors = tuple(f"sym-Q.{name}" for name in names)
+    signatures = zlib.compress(marshal.dumps(tuple("()" for _ in names)))
     return Digest(path, path.replace("/", "."), "python", "h" + path, 10, 3, None, None, False, errors, counts,
-                  symbols, imports, anchors)  # fmt: skip
+                  symbols, imports, anchors, signatures)  # fmt: skip
 
 
 PATHS = st.sampled_from(["a.py", "b/c.py", "b/d.py", "e\u00e9.py", "z.py"])

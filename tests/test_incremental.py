@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kwbuild import jsonio, pages, store
-from kwbuild.digest import digest_table
+from kwbuild.digest import digest_table, signatures_of
 from kwbuild.extract import python as python_extractor
 from kwbuild.names import file_names
 from tests.conftest import Project
@@ -407,12 +407,12 @@ def test_the_digest_store_saved_after_edits_holds_each_table_once_in_its_shard(p
     assert entries["d7/m7.py"].names[0] == ("f7", "g7")
 
 
-def test_the_digests_share_their_names_kinds_and_signatures_and_the_store_reads_them_back_without_interning(
+def test_the_digests_share_their_names_and_kinds_and_the_store_reads_them_back_without_interning(
     project: Project,
 ) -> None:
-    """The digests made from the tables share their strings (a tree's repeat names, kinds and signatures are held
-    once), without interning them: marshal would save an interned string with a flag and intern it again on every
-    load (an edit build reads a few hundred digests and the name index back)."""
+    """The digests made from the tables share their strings (a tree's repeat names and kinds are held once),
+    without interning them: marshal would save an interned string with a flag and intern it again on every load
+    (an edit build reads a few hundred digests and the name index back). Signatures are kept compressed."""
     source = "import os\n\n\nclass Config:\n    def forward(self, x: int) -> int:\n        return x\n"
     for n in range(2):
         project.write(f"m{n}.py", source)
@@ -422,15 +422,17 @@ def test_the_digests_share_their_names_kinds_and_signatures_and_the_store_reads_
     made = [digest_table(table, strings) for table in tables]
     assert tables[0]["symbols"][1]["kind"] is not tables[1]["symbols"][1]["kind"]  # orjson: one object each
     first, second = (digest.symbols[1] for digest in made)
-    assert first == second == ("forward", "Config.forward", "method", 5, "Config", "(self, x: int) -> int")
+    assert first == second == ("forward", "Config.forward", "method", 5, "Config")
     assert all(a is b for a, b in zip(first, second, strict=True) if isinstance(a, str))
     assert made[0].imports[0][0] is made[1].imports[0][0] == "os"
+    assert made[0].symbol_counts[0][0] is made[1].symbol_counts[0][0] and made[0].language is made[1].language
+    assert signatures_of(made[0]) == ("", "(self, x: int) -> int") and isinstance(made[0].signatures, bytes)
     entries, _generations, _members = store._read_store(str(project.out / ".kwbuild" / "digests"))
     read = [entries[f"m{n}.py"].digest for n in range(2)]
     assert read == made and entries["m0.py"].names == file_names(made[0])
-    signature = read[0].symbols[1][5]
-    assert signature is not first[5]  # read as a plain string: an interned one would come back as the made one
-    assert sys.intern(first[5]) is first[5] and sys.intern(signature) is not signature
+    qualname = read[0].symbols[1][1]
+    assert qualname is not first[1]  # read as a plain string: an interned one would come back as the made one
+    assert sys.intern(first[1]) is first[1] and sys.intern(qualname) is not qualname
 
 
 def test_the_digests_of_one_view_share_their_strings_and_the_pool_goes_with_the_view(project: Project) -> None:
