@@ -40,6 +40,7 @@ log = logging.getLogger("kwbuild")
 
 if TYPE_CHECKING:
     from kwbuild.builder import TableBuilder
+    from kwbuild.cache import ContentCache
     from kwbuild.jobs import FileJob, Outcome
     from kwbuild.prefetch import ForkedPrefetcher
 
@@ -133,49 +134,66 @@ class _FirstEdit:
     build), started at once in a forked child (`make_plan`'s `on_edit`): the parse of a large file (torch's
     `_inductor/ir.py`: ~0.12 s) then overlaps the rest of the walk and of the plan too.
 
-    The child writes the table only when `decide` tells it to, once the plan is made: until then, the plan
-    checks the output folders for changes made by someone else, which a table written by kwbuild itself would
-    look like."""
+    The child writes the table only when told to (`decide`, once the plan is made): until then, the plan checks
+    the output folders for changes made by someone else, which a table written by kwbuild itself would look like.
+    It is told through a pipe, read by `_tables_when_told` in the child."""
 
     def __init__(self, config: BuildConfig) -> None:
         self.config = config
-        self.job: FileJob | None = None
+        self.job: FileJob | None = None  # set with `child`
         self.child: ForkedPrefetcher[Any, Any] | None = None
-        self._go: int | None = None  # the pipe's end that tells the child whether to write
+        self._told: int | None = None  # the pipe's end that tells the child whether to write
 
     def start(self, job: FileJob) -> None:
         from kwbuild.cache import content_cache
         from kwbuild.prefetch import ForkedPrefetcher
-        from kwbuild.table_job import build_table_files_when_told
 
         try:  # a process or pipe that cannot be made is no error: the plan's own jobs then run the file's
-            read, go = os.pipe()
+            go, told = os.pipe()
         except OSError:
             return
         try:
-            context = (content_cache(self.config), read, go)
-            self.child = ForkedPrefetcher([job], build_table_files_when_told, context)
-            self.job, self._go = job, go
+            self.child = ForkedPrefetcher([job], _tables_when_told, (content_cache(self.config), go, told))
+            self.job, self._told = job, told
         except OSError:
-            os.close(go)
+            os.close(told)
         finally:
-            os.close(read)
+            os.close(go)
 
     def decide(self, plan: Plan) -> bool:
         """Tell the child to write the table if the plan's job for the file is the one it ran (not when the plan
         names the file's module otherwise: a package was added or removed). True when it writes."""
-        if self._go is None or self.job is None:
-            return False
-        proceed = plan.job(self.job.rel, self.job.language) == self.job
-        with contextlib.suppress(OSError):
-            os.write(self._go, b"1" if proceed else b"0")
-        self.close()
+        proceed = self.job is not None and plan.job(self.job.rel, self.job.language) == self.job
+        self.tell(proceed)
         return proceed
 
+    def tell(self, proceed: bool) -> None:
+        """Tell the child whether to write (once; closing the pipe unsaid tells it not to)."""
+        if self._told is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._told, b"1" if proceed else b"0")
+            self.close()
+
     def close(self) -> None:
-        if self._go is not None:
-            os.close(self._go)
-            self._go = None
+        if self._told is not None:
+            os.close(self._told)
+            self._told = None
+
+
+def _tables_when_told(jobs: list[FileJob], context: tuple[ContentCache, int, int]) -> list[Outcome]:
+    """The work of `_FirstEdit`'s child: `build_table_files`, but the tables are written only once the pipe
+    `(go, told)` reads b"1" (nothing is written when it reads anything else or is closed). The child closes its
+    copy of `told` first, so that the pipe closes if the parent dies."""
+    from kwbuild.table_job import prepare_table_file
+
+    cache, go, told = context
+    os.close(told)
+    pending: list[tuple[str, bytes]] = []
+    writes = [prepare_table_file(job, cache, pending) for job in jobs]
+    cache.put_many(pending)
+    if os.read(go, 1) != b"1":
+        return []
+    return [write() for write in writes]
 
 
 def _early_tables(plan: Plan, first: _FirstEdit | None) -> tuple[ForkedPrefetcher[Any, Any] | None, list[Outcome]]:
@@ -184,27 +202,22 @@ def _early_tables(plan: Plan, first: _FirstEdit | None) -> tuple[ForkedPrefetche
     following it (torch's `_inductor/ir.py`: ~0.15 s of parsing). None on one core, on Dask, and when the plan
     has no candidate or enough for the pool.
 
-    The job `first` started is one of them, unless the plan names the file's module otherwise (a package added
-    or removed) or takes the pool: its child is then waited for, and its outcome returned to be given to the
-    file's task (or dropped, for another module)."""
+    The job `first` started is one of them, and its child takes the others, unless the plan names the file's
+    module otherwise (a package added or removed) or takes the pool: its child is then waited for, and its
+    outcome returned to be given to the file's task (or dropped, for another module)."""
+    from kwbuild.cache import content_cache
     from kwbuild.prefetch import MIN_JOBS_FOR_POOL, ForkedPrefetcher
+    from kwbuild.table_job import build_table_files
 
     candidates = plan.candidates
     few = _can_fork_jobs(plan.config) and candidates is not None and 0 < len(candidates) < MIN_JOBS_FOR_POOL
     jobs = plan.candidate_jobs() if few else []
-    if first is not None and first.child is not None and first.job is not None:
-        if not (first.decide(plan) and first.job in jobs):
-            return None, first.child.discard()  # a pool's build, or another module (then no outcome)
-        jobs.remove(first.job)
-    if not jobs:
-        return (None if first is None else first.child), []
-    from kwbuild.cache import content_cache
-    from kwbuild.table_job import build_table_files
-
-    if first is not None and first.child is not None:
-        first.child.add(jobs, build_table_files, content_cache(plan.config))
-        return first.child, []
-    return ForkedPrefetcher(jobs, build_table_files, content_cache(plan.config)), []
+    if first is None or first.child is None:
+        return (ForkedPrefetcher(jobs, build_table_files, content_cache(plan.config)) if jobs else None), []
+    if not (first.decide(plan) and first.job in jobs):
+        return None, first.child.discard()  # a pool's build, or another module (then no outcome)
+    first.child.add([job for job in jobs if job != first.job], build_table_files, content_cache(plan.config))
+    return first.child, []
 
 
 GLOBAL_PAGE_SETS = ("keywords", "imports")  # pages in parts: a lost part is rebuilt by rebuilding the set

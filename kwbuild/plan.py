@@ -164,8 +164,8 @@ def make_plan(
     the walk finds it, the table job of the first file of the snapshot whose size changed (surely edited), with
     the module name it had (the plan's, unless a package was added or removed)."""
     previous = load_snapshot(config.layout.snapshot, snapshot_versions(config)) if use_snapshot else None
-    recorded = previous.files if previous is not None and on_edit is not None else None
-    resized = None if recorded is None or on_edit is None else _job_reporter(config, recorded, on_edit)
+    recorded = previous.files if previous is not None else None
+    resized = _job_reporter(config, recorded, on_edit) if recorded is not None and on_edit is not None else None
     discovery = discover_sources(config.root, config.rules, recorded, resized)
     rels = [source.rel for source in discovery.sources]
     if previous is not None and len(previous.files) == len(rels) and all(rel in previous.files for rel in rels):

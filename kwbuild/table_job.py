@@ -30,21 +30,6 @@ def build_table_files(jobs: list[FileJob], cache: ContentCache) -> list[Outcome]
     return outcomes
 
 
-def build_table_files_when_told(jobs: list[FileJob], context: tuple[ContentCache, int, int]) -> list[Outcome]:
-    """`build_table_files` in a forked child, but the tables are written only once the pipe `(go, told)` reads
-    b"1" (nothing is written when it reads anything else or is closed): a job started before the build knows
-    whether its output folder was changed by someone else must not change it first. The child closes its copy
-    of `told` first, so that the pipe closes if the parent dies."""
-    cache, go, told = context
-    os.close(told)
-    pending: list[tuple[str, bytes]] = []
-    writes = [prepare_table_file(job, cache, pending) for job in jobs]
-    cache.put_many(pending)
-    if os.read(go, 1) != b"1":
-        return []
-    return [write() for write in writes]
-
-
 def build_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[str, bytes]]) -> Outcome:
     """Read, hash, look up or extract, place and write one file's table.
 

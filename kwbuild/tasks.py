@@ -16,6 +16,7 @@ table), and process pools that run the heavy part of those tasks ahead of doit's
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -383,7 +384,7 @@ def _links_known(plan: Plan, builders: Builders) -> None:
         builders.pages.on_links()
 
 
-def _links_after_tables(builders: Builders, rels: list[str], release: bool) -> dict[str, Any]:
+def _links_after_tables(builders: Builders, release: bool, rels: list[str]) -> dict[str, Any]:
     """The links action, the table jobs' pool stopped first: every table task has run (the links task depends on
     them all), and the pool's idle workers held ~110 MB (PSS, torch, warm cache) through the links phase. With
     `release`, what the table phase freed is given back first (see `kwbuild.heap`)."""
@@ -447,9 +448,7 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
     # doit runs tasks in the order their generators are defined: the links first, since the page pool starts
     # rendering as soon as they are written (while this process makes the manifest, the symbol map...)
     def task_links() -> dict[str, Any]:
-        task = aggregate("links", tables, links, builders.pages.build_links)
-        task["actions"][0] = _action(_links_after_tables, builders, rels, release)
-        return task
+        return aggregate("links", tables, links, functools.partial(_links_after_tables, builders, release))
 
     def task_manifest() -> dict[str, Any]:
         return aggregate("manifest", tables, [layout.manifest], builders.tables.build_manifest)
@@ -462,10 +461,10 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
     ) -> dict[str, Any]:
         """An aggregate of pages; in `kwbuild build`, after the links task and starting the page pool first (the
         links may have been up to date: nothing started it then, and these pages would render before it)."""
-        task = aggregate(name, deps, targets, action, reads_links)
-        if plan.candidates is not None:
-            task["task_dep"] = list(dict.fromkeys([*task.get("task_dep", []), "links"]))
-            task["actions"][0] = _action(_after_links, plan, builders, action, rels)
+        if plan.candidates is None:
+            return aggregate(name, deps, targets, action, reads_links)
+        task = aggregate(name, deps, targets, functools.partial(_after_links, plan, builders, action), reads_links)
+        task["task_dep"] = list(dict.fromkeys([*task.get("task_dep", []), "links"]))
         return task
 
     def task_keywords() -> dict[str, Any]:
