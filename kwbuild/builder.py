@@ -163,9 +163,11 @@ class TableBuilder:
 
     def view(self, rels: list[str]) -> View:
         """The digests of the tables, after forgetting those this build rewrote."""
-        if self.stats.written:
-            self.store.forget(self.stats.written)
-            self.stats.written.clear()
+        stats = self.stats
+        if stats.written:
+            self.store.forget(stats.written, stats.digests)
+            stats.written.clear()
+            stats.digests = {}
         return self.store.view(rels)
 
 

@@ -31,6 +31,7 @@ class Outcome:
     written: bool
     has_errors: bool
     mismatch: str | None = None  # --no-cache: the key of a cached entry that differed from the fresh table
+    digest: bytes | None = None  # the written table's digest (see `kwbuild.digest.digest_bytes`), made by the job
 
 
 @dataclass
@@ -46,10 +47,13 @@ class BuildStats:
     pages_written: int = 0
     vanished: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # tables rewritten since the digest store last looked
+    digests: dict[str, bytes] = field(default_factory=dict)  # the digests their jobs sent (`Outcome.digest`)
 
     def record(self, outcome: Outcome) -> None:
         if outcome.written:
             self.written.append(outcome.rel)
+            if outcome.digest is not None:
+                self.digests[outcome.rel] = outcome.digest
         self.parsed += outcome.status == PARSED
         self.cache_hits += outcome.status == CACHED
         self.oversized += outcome.status == SKIPPED

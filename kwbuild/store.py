@@ -3,7 +3,8 @@
 Aggregates ask for a `View` of a list of tables: every digest, and the changes since the store was last saved
 (old and new digest of each table that changed, appeared or went away). The store checks each table file's
 stat against the one it recorded, so only tables that changed are read again; tables this build rewrote are
-forgotten explicitly. An aggregate whose part of every changed digest is equal can keep its output as it is.
+forgotten explicitly, and the digests their jobs made come with them (see `forget`): a build reads back only
+the tables it did not write. An aggregate whose part of every changed digest is equal can keep its output as it is.
 
 Each digest is kept encoded (`marshal` bytes) until something reads it: a build that only needs the changes (an
 edit whose aggregates all stop early) decodes a handful of digests, not the tree's (the torch tree's store is
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kwbuild import jsonio
-from kwbuild.digest import Digest, digest_table, from_plain, to_plain
+from kwbuild.digest import Digest, digest_from_bytes, digest_table, from_plain, to_plain
 from kwbuild.names import FileNames, NameIndex, file_names
 from kwbuild.render import RENDER_VERSION
 
@@ -205,14 +206,18 @@ class DigestStore:
         self._current: dict[str, Entry] = {}
         self._moved: list[str] = []  # the paths of `_current` whose entry is not the saved one, and those gone
         self._forgotten: set[str] = set()
+        self._made: dict[str, bytes] = {}  # digests of forgotten tables, made by their jobs (see `forget`)
         self._view: tuple[tuple[str, ...], View] | None = None
         self.suspects: set[str] | None = None  # when set, only these tables (and forgotten ones) are stat'ed
         self.saved_changes: dict[str, Change] = {}  # the changes the last `save` took in
         self.saved_complete = False  # a save took in a complete view: every digest counted as new
 
-    def forget(self, rels: list[str]) -> None:
-        """These tables were rewritten by this build: read them again whatever their stat."""
+    def forget(self, rels: list[str], digests: dict[str, bytes] | None = None) -> None:
+        """These tables were rewritten by this build: read them again whatever their stat, or take the digests
+        their jobs made (`digests`, see `kwbuild.digest.digest_bytes`) instead of reading them."""
         self._forgotten.update(rels)
+        if digests:
+            self._made.update(digests)
         self._view = None
 
     def view(self, rels: list[str]) -> View:
@@ -270,6 +275,7 @@ class DigestStore:
         for number, entries in shards.items():
             self._members[number] = [rel for rel, _ in entries]
         self._forgotten.clear()
+        self._made.clear()
         self.saved_changes.update(view.changes)  # the same digests, now with no changes
         self.saved_complete = self.saved_complete or view.complete
         self._view = (self._view[0], View(view.entries, index_of=self._index_after, _index=index))
@@ -333,7 +339,10 @@ class DigestStore:
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if saved is not None and saved.stamp == stamp and rel not in self._forgotten:
             return saved
+        made = self._made.pop(rel, None)
         try:
+            if made is not None:
+                return Entry.of(stamp, digest_from_bytes(made, strings))
             return Entry.of(stamp, digest_table(jsonio.read_json(path), strings))
         except (ValueError, KeyError, TypeError):
             return None  # a damaged table: left out here; its task rewrites it on the next build

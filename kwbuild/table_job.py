@@ -1,8 +1,9 @@
-"""One file's table job: read -> hash -> cache or extract -> place -> write if changed (I/O at the edge).
+"""One file's table job: read -> hash -> cache or extract -> place -> write if changed -> digest what it wrote (I/O at
+the edge; the digest goes to the main process with the outcome, see `kwbuild.digest.digest_bytes`).
 
 It runs in the main process for an in-process task, in a pool worker or in the early child when the task layer
-prefetches (see `kwbuild.prefetch`), or on a Dask worker: it needs only the cache, the extractors and the model, so
-a child forked for it loads nothing else.
+prefetches (see `kwbuild.prefetch`), or on a Dask worker: it needs only the cache, the extractors, the model and the
+digest, so a child forked for it loads nothing else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from kwbuild import jsonio
 from kwbuild.cache import ContentCache, cache_key
+from kwbuild.digest import digest_bytes
 from kwbuild.extract import EXTRACTORS
 from kwbuild.jobs import CACHED, PARSED, SKIPPED, UNREADABLE, VANISHED, FileJob, Outcome
 from kwbuild.model import SCHEMA_VERSION, Table, content_hash, make_cached_table, place_table
@@ -59,7 +61,7 @@ def write_table(job: FileJob, cached: Table, status: str, mismatch: str | None =
     """Place a cached table at the job's path and write it unless the file already holds these bytes."""
     table = place_table(cached, job.rel, job.module)
     written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
-    return Outcome(job.rel, status, written, bool(table["errors"]), mismatch)
+    return Outcome(job.rel, status, written, bool(table["errors"]), mismatch, digest_bytes(table) if written else None)
 
 
 def _cached_or_extracted(
