@@ -30,7 +30,7 @@ import orjson
 from doit import create_after
 from doit.cmd_base import ModuleTaskLoader
 from doit.control import TaskControl
-from doit.dependency import FileChangedChecker
+from doit.dependency import FileChangedChecker, SqliteDB
 from doit.doit_cmd import DoitMain
 from doit.task import IOConfig, Task, create_action
 
@@ -69,6 +69,22 @@ class StateCodec:
 
     def decode(self, data: str) -> Any:
         return orjson.loads(data)
+
+
+class StateDB(SqliteDB):  # type: ignore[misc]
+    """doit's sqlite3 backend (the same file and rows: plain `doit` reads what it wrote), which answers from memory
+    when the database held no row when opened: a fresh output folder's ~24,000 tasks then cost no query each
+    (~0.2 s on torch). doit writes its rows only when the run ends, so the database stays empty until then."""
+
+    def __init__(self, name: str, codec: Any, *, module_name: str | None = None) -> None:
+        super().__init__(name, codec, module_name=module_name)
+        self._empty = self._conn.execute("select 1 from doit limit 1").fetchone() is None
+
+    def _get_task_data(self, task_id: str) -> Any:
+        return {} if self._empty else super()._get_task_data(task_id)
+
+    def in_(self, task_id: str) -> bool:
+        return task_id in self._cache if self._empty else bool(super().in_(task_id))
 
 
 class StatChecker(FileChangedChecker):  # type: ignore[misc]
@@ -578,7 +594,8 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetc
     try:
         loader = ModuleTaskLoader(namespace(plan, builders, _Freshen(reporter) if reporter is not None else None))
         with _without_doit_plugins():
-            code: int = DoitMain(loader, config_filenames=()).run(["run"])
+            backend = {"BACKEND": {"sqlite3": f"{__name__}:{StateDB.__name__}"}}  # in place of doit's own
+            code: int = DoitMain(loader, config_filenames=(), extra_config=backend).run(["run"])
         for builder in (tables, builders.pages):
             if builder.prefetcher is not None:
                 builder.prefetcher.close()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from doit.dependency import SqliteDB
 
 from tests.conftest import Project
 
@@ -74,6 +75,23 @@ def test_doit_and_kwbuild_share_state(small: Project) -> None:
     summary = small.build()
     assert summary["parsed"] == 0
     assert summary["tables_written"] == 0
+
+
+def test_a_fresh_database_is_not_queried_per_task_and_plain_doit_reads_what_kwbuild_wrote(
+    small: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kwbuild build` runs doit on `StateDB`: on a database with no row yet (a fresh output folder), no task costs
+    a query; on a filled one, each task's row is read as doit's own backend reads it. Plain `doit` (its own
+    backend) then finds every task up to date."""
+    queried: list[str] = []
+    read_row = SqliteDB._get_task_data
+    monkeypatch.setattr(SqliteDB, "_get_task_data", lambda db, key: queried.append(key) or read_row(db, key))
+    assert small.build()["tables_written"] == 3 and queried == []
+    result = _doit(small)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(line.startswith("--") for line in result.stdout.splitlines() if line.strip()), result.stdout
+    small.write("b.py", "class B:\n    x = 1\n")
+    assert small.build()["tables_written"] == 1 and "table:b.py" in queried and "manifest" in queried
 
 
 def test_doit_clean_and_forget(small: Project) -> None:
