@@ -22,13 +22,13 @@ from kwbuild.render.outline import OutlineRefs, render_outline
 from kwbuild.render.symbols import first_anchors, symbol_anchors
 
 
-def render_docs_page(table: Table, links: Links, ctx: PageContext) -> str:
-    """The documentation page of one source file."""
+def render_docs_page(table: Table, links: Links, ctx: PageContext, anchors: Sequence[str] | None = None) -> str:
+    """The documentation page of one source file (`anchors`: its symbols' `symbol_anchors`, when already made)."""
     urls = file_urls(docs_page(table["path"]), table["path"], ctx)
     targets = import_links(table["imports"], links)
     lines = [*_header(table, urls), *_metadata(table)]
     lines += [*heading(2, "Notes"), *(f"- {note}" for note in file_notes(table, targets, links)), ""]
-    anchors = symbol_anchors(table["symbols"])
+    anchors = symbol_anchors(table["symbols"]) if anchors is None else anchors
     refs = OutlineRefs(urls, _base_targets(table, anchors, targets, urls.page))
     lines += render_outline(table["symbols"], anchors, refs)
     words = _WORDS.get(table["language"], _WORDS["python"])

@@ -38,11 +38,11 @@ _OTHER = ("Other definitions", False)
 _GROUPED = ("Methods", "Constants and variables")
 
 
-def render_keyword_page(table: Table, links: Links, ctx: PageContext) -> str:
-    """The keyword page of one source file."""
+def render_keyword_page(table: Table, links: Links, ctx: PageContext, anchors: Sequence[str] | None = None) -> str:
+    """The keyword page of one source file (`anchors`: its symbols' `symbol_anchors`, when already made)."""
     urls = file_urls(kw_page(table["path"]), table["path"], ctx)
     symbols = table["symbols"]
-    anchors = symbol_anchors(symbols)
+    anchors = symbol_anchors(symbols) if anchors is None else anchors
     sections = _sections(table, anchors, urls)
     lines = _header(table, urls)
     for title in ("Classes", "Functions", "Other definitions"):
