@@ -9,6 +9,7 @@ from __future__ import annotations
 import marshal
 import mmap
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ from kwbuild.index import manifest_entry, symbol_map_part
 from kwbuild.jobs import BuildStats, FileJob, Outcome
 from kwbuild.layout import Layout
 from kwbuild.spliced import Spliced
-from kwbuild.store import Change, DigestStore, View
+from kwbuild.store import Change, DigestSpool, DigestStore, View
 from kwbuild.table_job import build_table_file
 
 PLACES_FORMAT = 2  # of the places files of `symbols.json` and `index.json` (their schema version is in their bytes)
@@ -36,6 +37,7 @@ class TableBuilder:
         self.cache = cache
         self.stats = BuildStats()
         self.store = DigestStore(layout.digests, layout.table_path)
+        self.spool = DigestSpool(layout.digest_spool)  # the digests table jobs sent, until the store takes them
         self.prefetcher: Any = None  # a kwbuild.prefetch.Prefetcher while one runs
         self.finished: dict[str, Outcome] = {}  # jobs run before doit started (see `take_finished`)
         self._writing: list[tuple[threading.Thread, list[BaseException]]] = []  # see `finish_writes`
@@ -45,12 +47,19 @@ class TableBuilder:
         state = dict(self.__dict__)
         state["prefetcher"] = None
         state["_writing"] = []
+        state["spool"] = DigestSpool(self.spool.path, keep=sys.maxsize)  # a copy (doit's process mode) never spills
         return state
+
+    def record(self, outcome: Outcome) -> None:
+        """Count a table job's outcome, and keep the digest it sent (see `view`)."""
+        self.stats.record(outcome)
+        if outcome.written and outcome.digest is not None:
+            self.spool.add(outcome.rel, outcome.digest)
 
     def take_finished(self, outcome: Outcome) -> None:
         """The outcome of a job run before doit started (the build's first edit, see `kwbuild.build`): recorded
         now, given to its task when it runs."""
-        self.stats.record(outcome)
+        self.record(outcome)
         self.finished[outcome.rel] = outcome
 
     def build_table(self, job: FileJob) -> dict[str, Any]:
@@ -63,7 +72,7 @@ class TableBuilder:
             pending: list[tuple[str, bytes]] = []
             outcome = build_table_file(job, self.cache, pending)
             self.cache.put_many(pending)
-            self.stats.record(outcome)
+            self.record(outcome)
         return {"status": outcome.status, "written": outcome.written}
 
     def build_manifest(self, rels: list[str]) -> dict[str, Any]:
@@ -163,11 +172,9 @@ class TableBuilder:
 
     def view(self, rels: list[str]) -> View:
         """The digests of the tables, after forgetting those this build rewrote."""
-        stats = self.stats
-        if stats.written:
-            self.store.forget(stats.written, stats.digests)
-            stats.written.clear()
-            stats.digests = {}
+        if self.stats.written:
+            self.store.forget(self.stats.written, self.spool)
+            self.stats.written.clear()
         return self.store.view(rels)
 
 

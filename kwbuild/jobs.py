@@ -47,13 +47,10 @@ class BuildStats:
     pages_written: int = 0
     vanished: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)  # tables rewritten since the digest store last looked
-    digests: dict[str, bytes] = field(default_factory=dict)  # the digests their jobs sent (`Outcome.digest`)
 
     def record(self, outcome: Outcome) -> None:
         if outcome.written:
             self.written.append(outcome.rel)
-            if outcome.digest is not None:
-                self.digests[outcome.rel] = outcome.digest
         self.parsed += outcome.status == PARSED
         self.cache_hits += outcome.status == CACHED
         self.oversized += outcome.status == SKIPPED

@@ -105,6 +105,11 @@ class Layout:
         return os.path.join(self.state, "digests")
 
     @property
+    def digest_spool(self) -> str:
+        """The scratch file of the digests a large build's table jobs sent (see `kwbuild.store.DigestSpool`)."""
+        return os.path.join(self.state, "digests.spool")
+
+    @property
     def marker(self) -> str:
         return os.path.join(self.out, OUTPUT_MARKER)
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import marshal
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -206,18 +207,18 @@ class DigestStore:
         self._current: dict[str, Entry] = {}
         self._moved: list[str] = []  # the paths of `_current` whose entry is not the saved one, and those gone
         self._forgotten: set[str] = set()
-        self._made: dict[str, bytes] = {}  # digests of forgotten tables, made by their jobs (see `forget`)
+        self._made: DigestSpool | None = None  # digests of forgotten tables, made by their jobs (see `forget`)
         self._view: tuple[tuple[str, ...], View] | None = None
         self.suspects: set[str] | None = None  # when set, only these tables (and forgotten ones) are stat'ed
         self.saved_changes: dict[str, Change] = {}  # the changes the last `save` took in
         self.saved_complete = False  # a save took in a complete view: every digest counted as new
 
-    def forget(self, rels: list[str], digests: dict[str, bytes] | None = None) -> None:
+    def forget(self, rels: list[str], made: DigestSpool | None = None) -> None:
         """These tables were rewritten by this build: read them again whatever their stat, or take the digests
-        their jobs made (`digests`, see `kwbuild.digest.digest_bytes`) instead of reading them."""
+        their jobs made (`made`, see `kwbuild.digest.digest_bytes`) instead of reading them."""
         self._forgotten.update(rels)
-        if digests:
-            self._made.update(digests)
+        if made is not None:
+            self._made = made
         self._view = None
 
     def view(self, rels: list[str]) -> View:
@@ -275,7 +276,7 @@ class DigestStore:
         for number, entries in shards.items():
             self._members[number] = [rel for rel, _ in entries]
         self._forgotten.clear()
-        self._made.clear()
+        self._made = None
         self.saved_changes.update(view.changes)  # the same digests, now with no changes
         self.saved_complete = self.saved_complete or view.complete
         self._view = (self._view[0], View(view.entries, index_of=self._index_after, _index=index))
@@ -339,10 +340,13 @@ class DigestStore:
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if saved is not None and saved.stamp == stamp and rel not in self._forgotten:
             return saved
-        made = self._made.pop(rel, None)
-        try:
-            if made is not None:
+        made = self._made.take(rel) if self._made is not None else None
+        if made is not None:
+            try:
                 return Entry.of(stamp, digest_from_bytes(made, strings))
+            except (ValueError, EOFError, TypeError):
+                pass  # damaged on its way: the table is read instead
+        try:
             return Entry.of(stamp, digest_table(jsonio.read_json(path), strings))
         except (ValueError, KeyError, TypeError):
             return None  # a damaged table: left out here; its task rewrites it on the next build
@@ -358,6 +362,72 @@ class DigestStore:
                 self._index = _index_of(self._saved or {})
         changes = view.changes.values()
         return self._index.patched((_file_names(old), _file_names(new)) for old, new in changes)
+
+
+class DigestSpool:
+    """The digests that table jobs sent (`Outcome.digest`), held until the store takes them (see `forget`): past
+    `keep` bytes, in a scratch file instead of this process. A large build's ~26 MB of them (torch) would otherwise
+    sit in memory through the whole table phase, where a cold build peaks; an edit's few stay in memory."""
+
+    KEEP = 1 << 20
+
+    def __init__(self, path: str, keep: int | None = None) -> None:
+        self.path = path
+        self._keep = self.KEEP if keep is None else keep
+        self._held: dict[str, bytes] = {}
+        self._held_size = 0
+        self._places: dict[str, tuple[int, int]] = {}  # rel -> (offset, length) in the file
+        self._fd: int | None = None
+        self._end = 0
+
+    def add(self, rel: str, data: bytes) -> None:
+        self._places.pop(rel, None)
+        self._held[rel] = data
+        self._held_size += len(data)
+        if self._held_size > self._keep:
+            self._spill()
+
+    def take(self, rel: str) -> bytes | None:
+        """The digest sent for `rel` (once), or None."""
+        data = self._held.pop(rel, None)
+        if data is not None:
+            self._held_size -= len(data)
+            return data
+        place = self._places.pop(rel, None)
+        if place is None or self._fd is None:
+            return None
+        offset, length = place
+        try:
+            data = os.pread(self._fd, length, offset)
+        except OSError:
+            return None
+        return data if len(data) == length else None
+
+    def close(self) -> None:
+        """Drop every digest not taken, and the file."""
+        self._held, self._held_size, self._places = {}, 0, {}
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            jsonio.remove_file(self.path)
+
+    def _spill(self) -> None:
+        try:
+            if self._fd is None:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+                self._end = 0
+            blobs = list(self._held.values())
+            rest = memoryview(b"".join(blobs))
+            while rest:
+                rest = rest[os.write(self._fd, rest) :]
+        except OSError:  # no room for a scratch file: they stay in memory
+            self._keep = sys.maxsize
+            return
+        for rel, blob in zip(self._held, blobs, strict=True):
+            self._places[rel] = (self._end, len(blob))
+            self._end += len(blob)
+        self._held, self._held_size = {}, 0
 
 
 def _index_of(entries: dict[str, Entry]) -> NameIndex:

@@ -581,13 +581,13 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetc
     planned = [] if early is not None else plan.candidate_jobs()
     jobs = [job for job in planned if job.rel not in tables.finished]  # (a job run before doit: see kwbuild.build)
     if early is not None:
-        tables.prefetcher, early.receive = early, tables.stats.record
+        tables.prefetcher, early.receive = early, tables.record
     elif plan.config.executor == "dask" and jobs:
         from kwbuild.distributed import DaskPrefetcher
 
-        tables.prefetcher = DaskPrefetcher(jobs, tables.cache, plan.config, tables.stats.record)
+        tables.prefetcher = DaskPrefetcher(jobs, tables.cache, plan.config, tables.record)
     elif plan.config.jobs > 1 and len(planned) >= MIN_JOBS_FOR_POOL:
-        tables.prefetcher = Prefetcher(jobs, build_table_files, tables.cache, plan.config.jobs, tables.stats.record)
+        tables.prefetcher = Prefetcher(jobs, build_table_files, tables.cache, plan.config.jobs, tables.record)
     if plan.config.jobs > 1 and _many_pages_likely(plan):  # forked now, while this process is small
         builders.pages.pool = start_pool(render_file_pages, builders.pages.ctx, plan.config.jobs)
     builders.pages.on_links = lambda: _prefetch_pages(plan, builders)
@@ -611,6 +611,7 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetc
             builders.pages.pool.join()
             builders.pages.pool = None
         tables.cache.close()
+        tables.spool.close()
         tables.finish_writes()  # (done by the state task of a build that succeeded)
     if code not in (0, 1):
         raise BuildFailed(f"doit stopped with exit code {code}")

@@ -453,14 +453,20 @@ def test_the_digests_of_one_view_share_their_strings_and_the_pool_goes_with_the_
     assert not any("function_of_both_files" in value for value in held)
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize(("jobs", "keep"), [("1", None), ("2", None), ("2", 0)])
 def test_the_store_takes_the_digests_of_the_tables_a_build_wrote_from_their_jobs(
-    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str, keep: int | None
 ) -> None:
     """A table job sends the digest of the table it wrote, so the main process reads back only the tables the
     build did not write (on torch, reading and digesting a fresh output's tables cost its one core ~3 s). The
     digests saved are those of the tables on disk, whether they came from the jobs (in process or on the pool,
-    30 files) or were read back (a store deleted under unchanged tables)."""
+    30 files; held in memory, or each in the spool file, which the build removes) or were read back (the build
+    state lost under unchanged tables)."""
+    if keep is not None:
+        monkeypatch.setattr(store.DigestSpool, "KEEP", keep)
+    spooled: list[str] = []
+    spill = store.DigestSpool._spill
+    monkeypatch.setattr(store.DigestSpool, "_spill", lambda spool: spooled.extend(spool._held) or spill(spool))
     for n in range(30):
         project.write(f"d{n % 3}/m{n}.py", f"import os\n\n\nclass C{n}:\n    def forward(self, x):\n        return x\n")
     rels = sorted(f"d{n % 3}/m{n}.py" for n in range(30))
@@ -482,6 +488,7 @@ def test_the_store_takes_the_digests_of_the_tables_a_build_wrote_from_their_jobs
 
     assert project.build("-j", jobs)["parsed"] == 30 and read == []
     assert saved(project.out) == from_tables(project.out)
+    assert sorted(spooled) == (rels if keep == 0 else []) and not (project.out / ".kwbuild/digests.spool").exists()
     assert project.build("-j", jobs, out=tmp_path / "fresh")["tables_written"] == 30 and read == []  # warm cache
     project.write("d1/m1.py", "def edited():\n    pass\n")
     assert project.build("-j", jobs)["tables_written"] == 1 and read == []
@@ -501,13 +508,33 @@ def test_digests_sent_by_jobs_share_their_strings_in_the_view(project: Project) 
     made = {rel: digest_bytes(jsonio.read_json(tables / f"{rel}.json")) for rel in ("a.py", "b.py")}
     assert all(isinstance(data, bytes) for data in made.values())
     digest_store = store.DigestStore(str(project.out / ".kwbuild" / "digests"), lambda rel: str(tables / f"{rel}.json"))
-    digest_store.forget(["a.py", "b.py"], {rel: data for rel, data in made.items() if data is not None})
+    spool = store.DigestSpool(str(project.out / "spool"), keep=0)  # each digest in the file
+    for rel, data in made.items():
+        assert data is not None
+        spool.add(rel, data)
+    assert (project.out / "spool").stat().st_size == sum(len(data or b"") for data in made.values())
+    digest_store.forget(["a.py", "b.py"], spool)
     first, second = (digest_store.view(["a.py", "b.py"]).digest(rel) for rel in ("a.py", "b.py"))
     assert first == digest_table(jsonio.read_json(tables / "a.py.json")) and first is not None and second is not None
     assert first.symbols[1] == ("forward", "Config.forward", "method", 5, "Config")
     assert all(a is b for a, b in zip(first.symbols[1], second.symbols[1], strict=True) if isinstance(a, str))
     assert first.imports[0][0] is second.imports[0][0] and first.language is second.language
     assert first.symbol_counts[0][0] is second.symbol_counts[0][0]
+    assert spool.take("a.py") is None  # taken once
+    spool.close()
+    assert not (project.out / "spool").exists()
+
+
+def test_a_digest_damaged_on_its_way_is_replaced_by_the_table_read_back(project: Project) -> None:
+    project.write("a.py", "def f():\n    pass\n")
+    project.build()
+    tables = project.out / "tables"
+    digest_store = store.DigestStore(str(project.out / ".kwbuild" / "digests"), lambda rel: str(tables / f"{rel}.json"))
+    spool = store.DigestSpool(str(project.out / "spool"), keep=0)
+    spool.add("a.py", b"\x00not a digest")
+    digest_store.forget(["a.py"], spool)
+    assert digest_store.view(["a.py"]).digest("a.py") == digest_table(jsonio.read_json(tables / "a.py.json"))
+    spool.close()
 
 
 def test_a_trusted_view_checks_only_its_suspects_and_equals_a_view_that_checks_every_table(project: Project) -> None:
