@@ -404,12 +404,12 @@ class DigestSpool:
         return data if len(data) == length else None
 
     def close(self) -> None:
-        """Drop every digest not taken, and the file."""
+        """Drop every digest not taken, and the file (also one that a build killed before its end left)."""
         self._held, self._held_size, self._places = {}, 0, {}
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-            jsonio.remove_file(self.path)
+        jsonio.remove_file(self.path)
 
     def _spill(self) -> None:
         try:

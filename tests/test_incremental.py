@@ -491,7 +491,9 @@ def test_the_store_takes_the_digests_of_the_tables_a_build_wrote_from_their_jobs
     assert sorted(spooled) == (rels if keep == 0 else []) and not (project.out / ".kwbuild/digests.spool").exists()
     assert project.build("-j", jobs, out=tmp_path / "fresh")["tables_written"] == 30 and read == []  # warm cache
     project.write("d1/m1.py", "def edited():\n    pass\n")
+    (project.out / ".kwbuild/digests.spool").write_bytes(b"left by a build killed before its end")
     assert project.build("-j", jobs)["tables_written"] == 1 and read == []
+    assert not (project.out / ".kwbuild/digests.spool").exists()
     assert saved(project.out) == from_tables(project.out) and saved(project.out)["d1/m1.py"].symbols[0][0] == "edited"
     shutil.rmtree(project.out / ".kwbuild")  # the build state lost, the tables kept: the aggregates run again
     assert project.build("-j", jobs)["tables_written"] == 0 and sorted(read) == rels  # read back: none written
