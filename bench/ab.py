@@ -36,22 +36,26 @@ def main() -> None:
     args.target = args.target or ["_inductor/ir.py", "include/c10/core/TensorImpl.h"]
     sides = {"ref": (args.ref, args.ref_work), "new": (args.new, args.new_work)}
 
-    def build(side: str) -> float:
+    def build(side: str) -> tuple[float, float]:
+        """(wall s, CPU s of the build's whole process tree) of one build."""
         checkout, work = sides[side]
         root = str(Path(checkout).resolve())
         folders = ["--out", f"{work}/out", "--cache", f"{work}/cache", "-q"]
         cmd = [sys.executable, "-c", CODE, "build", str(args.corpus), *folders]
         started = time.perf_counter()  # (`-c` puts the cwd first on `sys.path`: the checkout's own folder)
-        subprocess.run(cmd, check=True, env=checkout_env(root), stderr=subprocess.DEVNULL, cwd=root)
-        return time.perf_counter() - started
+        proc = subprocess.Popen(cmd, env=checkout_env(root), stderr=subprocess.DEVNULL, cwd=root)
+        _, status, usage = os.wait4(proc.pid, 0)  # its rusage covers the children it waited for
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"ab: {side}'s build exited {os.waitstatus_to_exitcode(status)}")
+        return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
     for checkout, _ in sides.values():  # current bytecode on both sides: no module compiled in a timed build
         subprocess.run([sys.executable, "-m", "compileall", "-q", f"{checkout}/kwbuild"], check=True)
     if args.prepare:
         for side in sides:
-            print(f"{side}: first build {build(side):.1f} s, no-op {build(side):.2f} s")
+            print(f"{side}: first build {build(side)[0]:.1f} s, no-op {build(side)[0]:.2f} s")
         return
-    times: dict[tuple[str, str], list[float]] = {}
+    times: dict[tuple[str, str], list[tuple[float, float]]] = {}
     first = time.time_ns() // 1000 % 10**7 * 100  # new bytes in every run: an edit seen before is a cache hit
     for rel in args.target:
         target = args.corpus / rel
@@ -85,14 +89,21 @@ def _edited(kind: str, target: Path, original: bytes, stamp: int) -> bytes:
     )
 
 
-def _report(times: dict[tuple[str, str], list[float]]) -> None:
-    print("| scenario | ref median s | new median s | new / ref | ref runs | new runs |")
-    print("|---|---|---|---|---|---|")
+def _report(times: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
+    """Medians of wall and CPU seconds (CPU: the build's whole process tree, less disturbed by the other jobs of a
+    shared machine than the wall time), their ratios, and each side's wall times."""
+    print("| scenario | ref median s | new median s | new / ref | ref CPU s | new CPU s | CPU new / ref | ref runs "
+          "| new runs |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for scenario in dict.fromkeys(name for name, _ in times):
         ref, new = times[(scenario, "ref")], times[(scenario, "new")]
-        medians = statistics.median(ref), statistics.median(new)
-        runs = " | ".join(" ".join(f"{t:.2f}" for t in side) for side in (ref, new))
-        print(f"| {scenario} | {medians[0]:.3f} | {medians[1]:.3f} | {medians[1] / medians[0]:.2f} | {runs} |")
+        wall = [statistics.median(run[0] for run in side) for side in (ref, new)]
+        cpu = [statistics.median(run[1] for run in side) for side in (ref, new)]
+        runs = " | ".join(" ".join(f"{run[0]:.2f}" for run in side) for side in (ref, new))
+        print(
+            f"| {scenario} | {wall[0]:.3f} | {wall[1]:.3f} | {wall[1] / wall[0]:.2f} "
+            f"| {cpu[0]:.3f} | {cpu[1]:.3f} | {cpu[1] / cpu[0]:.2f} | {runs} |"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
