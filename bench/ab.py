@@ -42,12 +42,9 @@ def main() -> None:
         root = str(Path(checkout).resolve())
         folders = ["--out", f"{work}/out", "--cache", f"{work}/cache", "-q"]
         cmd = [sys.executable, "-c", CODE, "build", str(args.corpus), *folders]
-        started = time.perf_counter()  # (`-c` puts the cwd first on `sys.path`: the checkout's own folder)
-        proc = subprocess.Popen(cmd, env=checkout_env(root), stderr=subprocess.DEVNULL, cwd=root)
-        _, status, usage = os.wait4(proc.pid, 0)  # its rusage covers the children it waited for
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"ab: {side}'s build exited {os.waitstatus_to_exitcode(status)}")
-        return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+        Path(work).mkdir(parents=True, exist_ok=True)  # the build runs there (not in a checkout) and logs there
+        run, _ = bench.timed(cmd, Path(work) / "stderr.log", env=checkout_env(root))
+        return run.seconds, run.cpu
 
     for checkout, _ in sides.values():  # current bytecode on both sides: no module compiled in a timed build
         subprocess.run([sys.executable, "-m", "compileall", "-q", f"{checkout}/kwbuild"], check=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import marshal
 import mmap
 import os
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -36,8 +35,8 @@ class TableBuilder:
         self.layout = layout
         self.cache = cache
         self.stats = BuildStats()
-        self.store = DigestStore(layout.digests, layout.table_path)
         self.spool = DigestSpool(layout.digest_spool)  # the digests table jobs sent, until the store takes them
+        self.store = DigestStore(layout.digests, layout.table_path, self.spool)
         self.prefetcher: Any = None  # a kwbuild.prefetch.Prefetcher while one runs
         self.finished: dict[str, Outcome] = {}  # jobs run before doit started (see `take_finished`)
         self._writing: list[tuple[threading.Thread, list[BaseException]]] = []  # see `finish_writes`
@@ -47,7 +46,6 @@ class TableBuilder:
         state = dict(self.__dict__)
         state["prefetcher"] = None
         state["_writing"] = []
-        state["spool"] = DigestSpool(self.spool.path, keep=sys.maxsize)  # a copy (doit's process mode) never spills
         return state
 
     def record(self, outcome: Outcome) -> None:
@@ -173,7 +171,7 @@ class TableBuilder:
     def view(self, rels: list[str]) -> View:
         """The digests of the tables, after forgetting those this build rewrote."""
         if self.stats.written:
-            self.store.forget(self.stats.written, self.spool)
+            self.store.forget(self.stats.written)
             self.stats.written.clear()
         return self.store.view(rels)
 

@@ -66,12 +66,12 @@ class Digest(NamedTuple):
 
 def digest_table(table: Table, strings: dict[str, str] | None = None) -> Digest:
     """The digest of one table; its strings are the first equal ones in `strings` (a pool that digests made
-    with it share, and that this adds to)."""
-    exported, share = table.get("all"), ({} if strings is None else strings).setdefault
-    return Digest(
+    with it share, and that this adds to; see `shared`)."""
+    exported = table.get("all")
+    digest = Digest(
         path=table["path"],
         module=table["module"],
-        language=share(language := table["language"], language),
+        language=table["language"],
         hash=table["hash"],
         size=table["size"],
         lines=table["lines"],
@@ -79,31 +79,34 @@ def digest_table(table: Table, strings: dict[str, str] | None = None) -> Digest:
         all=tuple(exported) if exported is not None else None,
         partial=table["partial"],
         errors=len(table["errors"]),
-        symbol_counts=tuple((share(kind, kind), count) for kind, count in symbol_counts(table).items()),
-        symbols=tuple(
-            (
-                share(name := s["name"], name),
-                share(qualname := s["qualname"], qualname),
-                share(kind := s["kind"], kind),
-                s["line"],
-                None if (parent := s["parent"]) is None else share(parent, parent),
-            )
-            for s in table["symbols"]
-        ),
+        symbol_counts=tuple(symbol_counts(table).items()),
+        symbols=tuple((s["name"], s["qualname"], s["kind"], s["line"], s["parent"]) for s in table["symbols"]),
         imports=tuple(
-            (
-                None if (module := i["module"]) is None else share(module, module),
-                None if (name := i["name"]) is None else share(name, name),
-                i["asname"],
-                i["level"],
-                i["line"],
-                i["type_checking"],
-                i.get("system"),
-            )
+            (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"], i.get("system"))
             for i in table["imports"]
         ),
         anchors=tuple(repeated_anchor_ids(s["qualname"] for s in table["symbols"])),
         signatures=zlib.compress(marshal.dumps(tuple(s["signature"] for s in table["symbols"])), 1),
+    )
+    return shared(digest, {} if strings is None else strings)
+
+
+def shared(digest: Digest, strings: dict[str, str]) -> Digest:
+    """The digest with its language, kinds, names, qualnames, parents and imported names replaced by the first
+    equal strings in `strings` (the pool, which this adds to): the one rule for every digest a build holds, made
+    from a table or decoded from bytes (decoded one by one, the torch tree's digests would take 92 MB, not 77)."""
+    share = strings.setdefault
+    return digest._replace(
+        language=share(digest.language, digest.language),
+        symbol_counts=tuple((share(kind, kind), count) for kind, count in digest.symbol_counts),
+        symbols=tuple(
+            (share(name, name), share(qualname, qualname), share(kind, kind), line, None if p is None else share(p, p))
+            for name, qualname, kind, line, p in digest.symbols
+        ),
+        imports=tuple(
+            (None if m is None else share(m, m), None if n is None else share(n, n), asname, level, line, typed, system)
+            for m, n, asname, level, line, typed, system in digest.imports
+        ),
     )
 
 
@@ -119,22 +122,8 @@ def digest_bytes(table: Table) -> bytes | None:
 
 
 def digest_from_bytes(data: bytes, strings: dict[str, str]) -> Digest:
-    """The digest of `digest_bytes`, its strings shared through `strings` as `digest_table` shares them (digests
-    decoded one by one share no string with one another: on torch, 92 MB of digests instead of 77)."""
-    digest = Digest(*marshal.loads(data))
-    share = strings.setdefault
-    return digest._replace(
-        language=share(digest.language, digest.language),
-        symbol_counts=tuple((share(kind, kind), count) for kind, count in digest.symbol_counts),
-        symbols=tuple(
-            (share(name, name), share(qualname, qualname), share(kind, kind), line, None if p is None else share(p, p))
-            for name, qualname, kind, line, p in digest.symbols
-        ),
-        imports=tuple(
-            (None if m is None else share(m, m), None if n is None else share(n, n), asname, level, line, typed, system)
-            for m, n, asname, level, line, typed, system in digest.imports
-        ),
-    )
+    """The digest of `digest_bytes`, its strings shared through `strings` (see `shared`)."""
+    return shared(from_plain(marshal.loads(data)), strings)
 
 
 def signatures_of(digest: Digest) -> tuple[str, ...]:

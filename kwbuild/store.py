@@ -3,8 +3,9 @@
 Aggregates ask for a `View` of a list of tables: every digest, and the changes since the store was last saved
 (old and new digest of each table that changed, appeared or went away). The store checks each table file's
 stat against the one it recorded, so only tables that changed are read again; tables this build rewrote are
-forgotten explicitly, and the digests their jobs made come with them (see `forget`): a build reads back only
-the tables it did not write. An aggregate whose part of every changed digest is equal can keep its output as it is.
+forgotten explicitly, and the digests their jobs made wait for them in the spool (`DigestSpool`): a build reads
+back only the tables it did not write. An aggregate whose part of every changed digest is equal can keep its
+output as it is.
 
 Each digest is kept encoded (`marshal` bytes) until something reads it: a build that only needs the changes (an
 edit whose aggregates all stop early) decodes a handful of digests, not the tree's (the torch tree's store is
@@ -196,9 +197,10 @@ class View:
 class DigestStore:
     """Digests by tree path, with the (inode, mtime_ns, size) of the table file each was read from."""
 
-    def __init__(self, path: str, table_path: Callable[[str], str]) -> None:
+    def __init__(self, path: str, table_path: Callable[[str], str], spool: DigestSpool | None = None) -> None:
         self.path = path
         self._table_path = table_path
+        self.spool = spool  # the digests of the tables this build wrote, made by their jobs (see `_entry`)
         self._saved: dict[str, Entry] | None = None
         self._generations: list[int] = []  # of the saved shards (see `_read_store`)
         self._members: list[list[str]] = []  # the paths each saved shard holds
@@ -207,18 +209,15 @@ class DigestStore:
         self._current: dict[str, Entry] = {}
         self._moved: list[str] = []  # the paths of `_current` whose entry is not the saved one, and those gone
         self._forgotten: set[str] = set()
-        self._made: DigestSpool | None = None  # digests of forgotten tables, made by their jobs (see `forget`)
         self._view: tuple[tuple[str, ...], View] | None = None
         self.suspects: set[str] | None = None  # when set, only these tables (and forgotten ones) are stat'ed
         self.saved_changes: dict[str, Change] = {}  # the changes the last `save` took in
         self.saved_complete = False  # a save took in a complete view: every digest counted as new
 
-    def forget(self, rels: list[str], made: DigestSpool | None = None) -> None:
-        """These tables were rewritten by this build: read them again whatever their stat, or take the digests
-        their jobs made (`made`, see `kwbuild.digest.digest_bytes`) instead of reading them."""
+    def forget(self, rels: list[str]) -> None:
+        """These tables were rewritten by this build: read them again whatever their stat (or take the digests
+        their jobs sent to the spool instead)."""
         self._forgotten.update(rels)
-        if made is not None:
-            self._made = made
         self._view = None
 
     def view(self, rels: list[str]) -> View:
@@ -276,7 +275,6 @@ class DigestStore:
         for number, entries in shards.items():
             self._members[number] = [rel for rel, _ in entries]
         self._forgotten.clear()
-        self._made = None
         self.saved_changes.update(view.changes)  # the same digests, now with no changes
         self.saved_complete = self.saved_complete or view.complete
         self._view = (self._view[0], View(view.entries, index_of=self._index_after, _index=index))
@@ -340,7 +338,7 @@ class DigestStore:
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if saved is not None and saved.stamp == stamp and rel not in self._forgotten:
             return saved
-        made = self._made.take(rel) if self._made is not None else None
+        made = self.spool.take(rel) if self.spool is not None else None
         if made is not None:
             try:
                 return Entry.of(stamp, digest_from_bytes(made, strings))
@@ -379,6 +377,11 @@ class DigestSpool:
         self._places: dict[str, tuple[int, int]] = {}  # rel -> (offset, length) in the file
         self._fd: int | None = None
         self._end = 0
+
+    def __getstate__(self) -> dict[str, object]:
+        """A copy in another process (doit's process mode pickles the builders) starts empty and never spills:
+        the file and its descriptor are this process's."""
+        return {**vars(self), "_keep": sys.maxsize, "_held": {}, "_held_size": 0, "_places": {}, "_fd": None, "_end": 0}
 
     def add(self, rel: str, data: bytes) -> None:
         self._places.pop(rel, None)

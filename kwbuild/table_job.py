@@ -48,17 +48,16 @@ def prepare_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[st
     except FileNotFoundError:
         return lambda: Outcome(job.rel, VANISHED, jsonio.remove_file(job.table_path), False)
     except OSError as error:
-        table = place_table(unreadable_table(job.language, error), job.rel, job.module)
-        return lambda: Outcome(job.rel, UNREADABLE, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
+        return functools.partial(write_table, job, unreadable_table(job.language, error), UNREADABLE)
     if job.max_size and len(data) > job.max_size:
-        table = place_table(oversized_table(data, job.language, job.max_size), job.rel, job.module)
-        return lambda: Outcome(job.rel, SKIPPED, jsonio.write_if_changed(job.table_path, jsonio.dumps(table)), True)
+        return functools.partial(write_table, job, oversized_table(data, job.language, job.max_size), SKIPPED)
     cached, parsed, mismatch = _cached_or_extracted(data, job.language, cache, pending, job.recompute)
     return functools.partial(write_table, job, cached, PARSED if parsed else CACHED, mismatch)
 
 
 def write_table(job: FileJob, cached: Table, status: str, mismatch: str | None = None) -> Outcome:
-    """Place a cached table at the job's path and write it unless the file already holds these bytes."""
+    """Place a table (cached, or one recording why the file was not parsed) at the job's path, write it unless the
+    file already holds these bytes, and digest it if it was written."""
     table = place_table(cached, job.rel, job.module)
     written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
     return Outcome(job.rel, status, written, bool(table["errors"]), mismatch, digest_bytes(table) if written else None)

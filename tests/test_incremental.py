@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import pickle
 import shutil
 import sqlite3
 import subprocess
@@ -509,13 +510,15 @@ def test_digests_sent_by_jobs_share_their_strings_in_the_view(project: Project) 
     tables = project.out / "tables"
     made = {rel: digest_bytes(jsonio.read_json(tables / f"{rel}.json")) for rel in ("a.py", "b.py")}
     assert all(isinstance(data, bytes) for data in made.values())
-    digest_store = store.DigestStore(str(project.out / ".kwbuild" / "digests"), lambda rel: str(tables / f"{rel}.json"))
     spool = store.DigestSpool(str(project.out / "spool"), keep=0)  # each digest in the file
+    digest_store = store.DigestStore(
+        str(project.out / ".kwbuild" / "digests"), lambda rel: str(tables / f"{rel}.json"), spool
+    )
     for rel, data in made.items():
         assert data is not None
         spool.add(rel, data)
     assert (project.out / "spool").stat().st_size == sum(len(data or b"") for data in made.values())
-    digest_store.forget(["a.py", "b.py"], spool)
+    digest_store.forget(["a.py", "b.py"])
     first, second = (digest_store.view(["a.py", "b.py"]).digest(rel) for rel in ("a.py", "b.py"))
     assert first == digest_table(jsonio.read_json(tables / "a.py.json")) and first is not None and second is not None
     assert first.symbols[1] == ("forward", "Config.forward", "method", 5, "Config")
@@ -527,14 +530,27 @@ def test_digests_sent_by_jobs_share_their_strings_in_the_view(project: Project) 
     assert not (project.out / "spool").exists()
 
 
+def test_a_pickled_spool_starts_empty_and_never_writes_the_file(tmp_path: Path) -> None:
+    """doit's process mode pickles the builders: a copy must not write through this process's descriptor."""
+    spool = store.DigestSpool(str(tmp_path / "spool"), keep=0)
+    spool.add("a.py", b"x" * 10)
+    copy = pickle.loads(pickle.dumps(spool))
+    copy.add("b.py", b"y" * 10)
+    assert copy.take("a.py") is None and copy.take("b.py") == b"y" * 10
+    assert (tmp_path / "spool").read_bytes() == b"x" * 10 and spool.take("a.py") == b"x" * 10
+    spool.close()
+
+
 def test_a_digest_damaged_on_its_way_is_replaced_by_the_table_read_back(project: Project) -> None:
     project.write("a.py", "def f():\n    pass\n")
     project.build()
     tables = project.out / "tables"
-    digest_store = store.DigestStore(str(project.out / ".kwbuild" / "digests"), lambda rel: str(tables / f"{rel}.json"))
     spool = store.DigestSpool(str(project.out / "spool"), keep=0)
+    digest_store = store.DigestStore(
+        str(project.out / ".kwbuild" / "digests"), lambda rel: str(tables / f"{rel}.json"), spool
+    )
     spool.add("a.py", b"\x00not a digest")
-    digest_store.forget(["a.py"], spool)
+    digest_store.forget(["a.py"])
     assert digest_store.view(["a.py"]).digest("a.py") == digest_table(jsonio.read_json(tables / "a.py.json"))
     spool.close()
 
