@@ -1,20 +1,22 @@
 """A/B: one-file edits on a tree, built by two checkouts of kwbuild in turns, each with its own output folder.
 
     python bench/ab.py --ref /tmp/ref --ref-work /tmp/refwork [--new .] [--new-work /tmp/newwork] \
-        [--corpus /work/corpus/torch] [--repeat 5] [--target REL ...]
+        [--corpus /work/corpus/torch] [--repeat 5] [--target REL ...] [--after-full]
 
 On a shared, noisy machine a figure means something only beside a reference measured at the same moment: this
 runs the same edit (the no-op, a body edit, an appended function; `bench/run.py`'s edits) under the reference
 checkout and the new one alternately (ref first on even rounds, new first on odd ones), restores the file and
 rebuilds both after each timed build, and prints the medians and their ratio. Each side builds in its own output
 folder and cache (`--prepare` makes them: a first build of each side); give each checkout its own work folder,
-as their build state formats may differ.
+as their build state formats may differ. `--after-full` times the first build after a nightly-style build without
+a snapshot: doit's database is put back as a `--full` build left it before each timed build.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,11 +38,11 @@ def main() -> None:
     args.target = args.target or ["_inductor/ir.py", "include/c10/core/TensorImpl.h"]
     sides = {"ref": (args.ref, args.ref_work), "new": (args.new, args.new_work)}
 
-    def build(side: str) -> tuple[float, float]:
+    def build(side: str, *options: str) -> tuple[float, float]:
         """(wall s, CPU s of the build's whole process tree) of one build."""
         checkout, work = sides[side]
         root = str(Path(checkout).resolve())
-        folders = ["--out", f"{work}/out", "--cache", f"{work}/cache", "-q"]
+        folders = ["--out", f"{work}/out", "--cache", f"{work}/cache", "-q", *options]
         cmd = [sys.executable, "-c", CODE, "build", str(args.corpus), *folders]
         Path(work).mkdir(parents=True, exist_ok=True)  # the build runs there (not in a checkout) and logs there
         run, _ = bench.timed(cmd, Path(work) / "stderr.log", env=checkout_env(root))
@@ -52,6 +54,17 @@ def main() -> None:
         for side in sides:
             print(f"{side}: first build {build(side)[0]:.1f} s, no-op {build(side)[0]:.2f} s")
         return
+    if args.after_full:  # doit's state as a build without a snapshot leaves it, kept to be put back
+        for side, (_, work) in sides.items():
+            print(f"{side}: full build {build(side, '--full')[0]:.1f} s")
+            shutil.copyfile(f"{work}/out/.kwbuild/doit.sqlite3", f"{work}/doit-after-full.sqlite3")
+
+    def timed_build(side: str) -> tuple[float, float]:
+        if args.after_full:
+            work = sides[side][1]
+            shutil.copyfile(f"{work}/doit-after-full.sqlite3", f"{work}/out/.kwbuild/doit.sqlite3")
+        return build(side)
+
     times: dict[tuple[str, str], list[tuple[float, float]]] = {}
     first = time.time_ns() // 1000 % 10**7 * 100  # new bytes in every run: an edit seen before is a cache hit
     for rel in args.target:
@@ -64,7 +77,7 @@ def main() -> None:
                     for side in ("ref", "new") if n % 2 == 0 else ("new", "ref"):
                         if kind != "no-op":
                             target.write_bytes(_edited(kind, target, original, first + n))
-                        times.setdefault((f"{kind} ({language})", side), []).append(build(side))
+                        times.setdefault((f"{kind} ({language})", side), []).append(timed_build(side))
                         target.write_bytes(original)
                         os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
                         build(side)
@@ -115,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--target", action="append", help="file to edit, relative to the corpus (repeatable)")
     parser.add_argument("--repeat", type=int, default=5, help="timed builds per scenario and side")
     parser.add_argument("--prepare", action="store_true", help="only make both sides' outputs (first builds)")
+    parser.add_argument(
+        "--after-full",
+        action="store_true",
+        help="time the first build after a build without a snapshot (each side's doit database is put back as a "
+        "`--full` build left it before each timed build)",
+    )
     return parser
 
 

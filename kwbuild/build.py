@@ -33,7 +33,7 @@ from kwbuild.plan import (
     output_stamps,
     snapshot_versions,
 )
-from kwbuild.snapshot import Snapshot, save_snapshot
+from kwbuild.snapshot import Snapshot, newest, save_snapshot
 
 log = logging.getLogger("kwbuild")
 
@@ -162,8 +162,10 @@ class _FirstEdit:
 
     def decide(self, plan: Plan) -> bool:
         """Tell the child to write the table if the plan's job for the file is the one it ran (not when the plan
-        names the file's module otherwise: a package was added or removed). True when it writes."""
-        proceed = self.job is not None and plan.job(self.job.rel, self.job.language) == self.job
+        names the file's module otherwise, a package was added or removed, or has no such source: the file, found
+        among the last build's newest, is now skipped). True when it writes."""
+        job = self.job
+        proceed = job is not None and job.rel in plan.modules and plan.job(job.rel, job.language) == job
         self.tell(proceed)
         return proceed
 
@@ -394,10 +396,12 @@ def _save_snapshot(
         for source in sources:
             if source.rel in moved:
                 files[source.rel] = (source.mtime_ns, source.size, modules[source.rel])
+        recent = newest(files, moved.union(previous.recent))  # (no other file's mtime moved)
     else:
         files = {s.rel: (s.mtime_ns, s.size, modules[s.rel]) for s in sources if s.rel not in vanished}
+        recent = newest(files)
     stamps = output_stamps(plan.config.layout, plan.folders) if stamps is None else stamps
     readmes = plan.discovery.readmes
     finished = time.time_ns() if finished_ns is None else finished_ns
-    snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, finished, readmes)
+    snapshot = Snapshot(snapshot_versions(plan.config), files, stamps, plan.errors, finished, readmes, recent)
     save_snapshot(plan.config.layout.snapshot, snapshot)

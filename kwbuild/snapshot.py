@@ -10,17 +10,21 @@ build whose sources and output folders are all as the snapshot says has nothing 
 one stat per folder instead of one per output; and when the build finished, so that in an output folder that did
 change, the outputs modified since (by hand: kwbuild writes outputs only while it builds) can be told apart.
 And the number of files with recorded errors, for the summary, and the stat of each README (folder indexes
-show a subfolder's README summary).
+show a subfolder's README summary). And the most recently modified sources (`recent`): a developer's next edit
+is most likely one of them, so the next build looks at them before walking the tree.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kwbuild import jsonio
 
 FORMAT = 2
+RECENT = 8
 
 Entry = tuple[int, int, str | None]
 
@@ -33,6 +37,7 @@ class Snapshot:
     errors: int = 0  # files with recorded errors
     finished_ns: int = 0  # when the build ended: an output modified later was modified by something else
     readmes: dict[str, tuple[int, int]] = field(default_factory=dict)  # README path -> (mtime_ns, size)
+    recent: list[str] = field(default_factory=list)  # the newest sources by mtime, newest first (`RECENT` at most)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +48,7 @@ class Snapshot:
             "errors": self.errors,
             "finished_ns": self.finished_ns,
             "readmes": self.readmes,
+            "recent": self.recent,
         }
 
 
@@ -68,7 +74,16 @@ def load_snapshot(path: str, versions: str) -> Snapshot | None:
         readme_stats = {rel: (int(e[0]), int(e[1])) for rel, e in readmes.items()}
     except (TypeError, IndexError, ValueError):
         return None
-    return Snapshot(versions, entries, outputs, errors, finished, readme_stats)
+    recent = raw.get("recent", [])  # (absent from a snapshot of an earlier kwbuild: the same format otherwise)
+    recent = [rel for rel in recent if rel in entries] if isinstance(recent, list) else []
+    return Snapshot(versions, entries, outputs, errors, finished, readme_stats, recent[:RECENT])
+
+
+def newest(files: dict[str, Entry], among: Iterable[str] | None = None) -> list[str]:
+    """The `RECENT` newest of these sources (of all of `files` when `among` is None) by mtime, newest first
+    (ties by path)."""
+    paths = files if among is None else {rel for rel in among if rel in files}
+    return heapq.nsmallest(RECENT, paths, key=lambda rel: (-files[rel][0], rel))
 
 
 def save_snapshot(path: str, snapshot: Snapshot) -> None:

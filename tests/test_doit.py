@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -81,8 +82,10 @@ def test_a_fresh_database_is_not_queried_per_task_and_plain_doit_reads_what_kwbu
     small: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`kwbuild build` runs doit on `StateDB`: on a database with no row yet (a fresh output folder), no task costs
-    a query; on a filled one, each task's row is read as doit's own backend reads it. Plain `doit` (its own
-    backend) then finds every task up to date."""
+    a query; on a filled one, the row of a task that doit checks is read (that of an aggregate that must run is
+    not: see the next test). Plain `doit` (its own backend) then finds every task up to date."""
+    from kwbuild.tasks import StateDB
+
     queried: list[str] = []
     read_row = SqliteDB._get_task_data
     monkeypatch.setattr(SqliteDB, "_get_task_data", lambda db, key: queried.append(key) or read_row(db, key))
@@ -90,8 +93,51 @@ def test_a_fresh_database_is_not_queried_per_task_and_plain_doit_reads_what_kwbu
     result = _doit(small)
     assert result.returncode == 0, result.stdout + result.stderr
     assert all(line.startswith("--") for line in result.stdout.splitlines() if line.strip()), result.stdout
+    read: list[str] = []
+    row_of = StateDB._get_task_data
+    monkeypatch.setattr(StateDB, "_get_task_data", lambda db, key: read.append(key) or row_of(db, key))
     small.write("b.py", "class B:\n    x = 1\n")
-    assert small.build()["tables_written"] == 1 and "table:b.py" in queried and "manifest" in queried
+    assert small.build()["tables_written"] == 1 and "table:b.py" in read and "manifest" not in read
+
+
+def test_the_state_backend_decodes_a_row_only_when_asked_more_than_whether_it_is_ignored(
+    small: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doit asks every task it considers whether it is ignored; `StateDB` answers from the row's text and decodes
+    it only for another key. A row set before being decoded is replaced, as by doit's own backend. After a
+    build without a snapshot, the first edit's aggregates run without their rows (one entry per table) being
+    decoded, and leave small rows."""
+    from kwbuild.tasks import StateCodec, StateDB
+
+    path = str(tmp_path / "state.sqlite3")
+    db = StateDB(path, StateCodec())
+    db.set("big", "a.json", [1, 2])
+    db.set("big", "deps:", ["a.json"])
+    db.set("ignored", "ignore:", "1")
+    db.dump()
+    decoded: list[str] = []
+    decode = StateCodec.decode
+    monkeypatch.setattr(StateCodec, "decode", lambda codec, data: decoded.append(data) or decode(codec, data))
+    db = StateDB(path, StateCodec())
+    assert db.get("big", "ignore:") is None and db.get("missing", "ignore:") is None and decoded == []
+    assert db.get("ignored", "ignore:") == "1" and len(decoded) == 1
+    assert db.get("big", "a.json") == [1, 2] and len(decoded) == 2
+    db = StateDB(path, StateCodec())
+    assert db.get("big", "ignore:") is None
+    db.set("big", "deps:", [])
+    db.dump()
+    row = sqlite3.connect(path).execute("select task_data from doit where task_id='big'").fetchone()[0]
+    assert StateCodec().decode(row) == {"deps:": []}
+
+    small.build()
+    decoded.clear()
+    small.write("b.py", "class B:\n    y = 2\n")
+    assert small.build()["tables_written"] == 1
+    assert not any('"' + str(small.out / "tables" / "pkg" / "a.py.json") + '"' in text for text in decoded)
+    state = sqlite3.connect(small.out / ".kwbuild" / "doit.sqlite3")
+    for name in ("manifest", "symbols", "keywords", "modules"):
+        row = StateCodec().decode(state.execute("select task_data from doit where task_id=?", (name,)).fetchone()[0])
+        assert all(key.endswith(":") for key in row) and row["deps:"] == [], name
 
 
 def test_doit_clean_and_forget(small: Project) -> None:

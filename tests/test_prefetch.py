@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kwbuild import builder, errors
+from kwbuild import builder, errors, jsonio
 from kwbuild.cli import main
 from kwbuild.extract import python as python_extractor
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL
@@ -107,6 +107,61 @@ def test_the_first_edit_found_by_the_walk_is_parsed_at_once_but_written_only_whe
     outcomes = first.child.discard()
     assert [(o.rel, o.status, o.written) for o in outcomes] == [("pkg/core.py", "parsed", True)]
     assert [s["name"] for s in tree.table("pkg/core.py")["symbols"]][-1] == "added"
+
+
+def _first_edit_events(config: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Any]:
+    """Make the plan with a `_FirstEdit`; the events in order: the walk starting, and the job started (by file)."""
+    from kwbuild import plan as plan_module
+    from kwbuild.build import _FirstEdit
+
+    events: list[str] = []
+    walk = plan_module.discover_sources
+    monkeypatch.setattr(plan_module, "discover_sources", lambda *a: events.append("walk") or walk(*a))
+    first = _FirstEdit(config)
+    start = first.start
+    monkeypatch.setattr(first, "start", lambda job: events.append(f"start {job.rel}") or start(job))
+    plan = plan_module.make_plan(config, use_snapshot=True, clean=True, on_edit=first.start)
+    assert first.child is not None and first.decide(plan)
+    first.child.discard()
+    return events, plan
+
+
+def test_an_edit_of_a_recently_edited_file_starts_before_the_walk_and_another_one_during_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot names the `RECENT` newest sources; the next build stats them first, and starts the job of the
+    first whose size changed before walking the tree. An edit of any other file is found by the walk."""
+    from kwbuild.config import make_config
+    from kwbuild.snapshot import RECENT
+
+    old = time.time() - 3600
+    for n in range(RECENT + 4):  # m0 the oldest, m11 the newest
+        path = project.write(f"pkg/m{n}.py", f"def f{n}():\n    return {n}\n")
+        os.utime(path, (old + n, old + n))
+    project.build("-j", "2")
+    snapshot = jsonio.read_json(project.out / ".kwbuild" / "snapshot.json")
+    assert snapshot["recent"] == [f"pkg/m{n}.py" for n in range(RECENT + 3, 3, -1)]
+    config = make_config(str(project.root), str(project.out), str(project.cache), jobs=2)
+    project.write("pkg/m9.py", "def f9():\n    return 9\n\n\ndef g9():\n    pass\n")
+    events, _ = _first_edit_events(config, monkeypatch)
+    assert events == ["start pkg/m9.py", "walk"]
+    project.build("-j", "2")  # m9 is now the newest
+    assert jsonio.read_json(project.out / ".kwbuild" / "snapshot.json")["recent"][:2] == ["pkg/m9.py", "pkg/m11.py"]
+    project.write("pkg/m1.py", "def f1():\n    return 1\n\n\ndef g1():\n    pass\n")
+    events, _ = _first_edit_events(config, monkeypatch)
+    assert events == ["walk", "start pkg/m1.py"]
+
+
+def test_a_recently_edited_file_now_left_out_is_parsed_but_never_written(tree: Project, tmp_path: Path) -> None:
+    """A file among the snapshot's newest that the build now leaves out (`--exclude`) is still started before the
+    walk (its size changed); the plan has no such source, so its child writes nothing and its outputs go."""
+    tree.build("-j", "2")
+    tree.write("pkg/core.py", EDITED)
+    summary = tree.build("-j", "2", "--exclude", "pkg/core.py")
+    assert summary["tables_written"] == 0 and not (tree.out / "tables" / "pkg" / "core.py.json").exists()
+    fresh = tmp_path / "fresh"
+    tree.build("-j", "1", "--exclude", "pkg/core.py", out=fresh)
+    _same_outputs(tree.out, fresh)
 
 
 def test_a_first_edit_told_not_to_write_writes_nothing(tree: Project) -> None:
