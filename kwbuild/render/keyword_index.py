@@ -27,7 +27,6 @@ from kwbuild.render.markdown import (
     docs_page,
     folder_page,
     link,
-    quote_fragment,
     quote_path,
     source_link,
 )
@@ -392,7 +391,7 @@ def _entries(groups: Sequence[Group], urls: Urls) -> list[str]:
 def _definition(entry: KeywordEntry, urls: Urls) -> str:
     _name, kind, qualname, path, line, anchor = entry
     docs, where, source = urls[path]
-    fragment = quote_fragment(anchor or anchor_base(qualname))
+    fragment = anchor or anchor_base(qualname)  # an anchor id needs no quoting (see `markdown._FRAGMENT_PLAIN`)
     return f"{kind_word(kind)} [{code_span(qualname)}]({docs}{fragment}){where}{line}]({source}#L{line})"
 
 
