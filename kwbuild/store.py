@@ -31,6 +31,7 @@ entries changes): one that does not match the shards is made again from the dige
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import struct
@@ -412,7 +413,8 @@ class DigestSpool:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        jsonio.remove_file(self.path)
+        with contextlib.suppress(OSError):  # (a file that could not be made cannot be removed either)
+            jsonio.remove_file(self.path)
 
     def _spill(self) -> None:
         try:

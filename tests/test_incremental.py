@@ -541,6 +541,17 @@ def test_a_pickled_spool_starts_empty_and_never_writes_the_file(tmp_path: Path) 
     spool.close()
 
 
+def test_a_spool_that_cannot_make_its_file_keeps_the_digests_in_memory(tmp_path: Path) -> None:
+    """No room for the scratch file (here: its folder is a file): every digest stays in memory, taken as sent."""
+    (tmp_path / "blocked").write_bytes(b"")
+    spool = store.DigestSpool(str(tmp_path / "blocked" / "spool"), keep=4)
+    for n in range(5):
+        spool.add(f"m{n}.py", bytes([n]) * 10)
+    assert [spool.take(f"m{n}.py") for n in range(5)] == [bytes([n]) * 10 for n in range(5)]
+    assert spool.take("m0.py") is None
+    spool.close()
+
+
 def test_a_digest_damaged_on_its_way_is_replaced_by_the_table_read_back(project: Project) -> None:
     project.write("a.py", "def f():\n    pass\n")
     project.build()

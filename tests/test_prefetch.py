@@ -82,14 +82,14 @@ def test_an_edit_is_parsed_in_a_child_before_doit_runs_on_two_cores_and_in_proce
     _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
 
 
-def test_the_first_edit_found_by_the_walk_is_parsed_at_once_but_written_only_when_the_plan_says_so(
-    tree: Project,
-) -> None:
-    """The walk starts the table job of the first file whose size changed in a child; the plan is made while it
-    runs (its table still as the last build left it: the output folder has not moved, the build stays trusted),
-    then the child is told to write."""
+def test_the_first_edit_found_is_parsed_at_once_but_written_only_when_the_plan_says_so(tree: Project) -> None:
+    """The table job of the first file whose size changed starts in a child; the plan is made while it runs (its
+    table still as the last build left it: the output folder has not moved, the build stays trusted), then the
+    child is told to write."""
     from kwbuild.build import _FirstEdit
+    from kwbuild.cache import cache_key, content_cache
     from kwbuild.config import make_config
+    from kwbuild.model import content_hash
     from kwbuild.plan import make_plan
 
     tree.build("-j", "2")
@@ -101,8 +101,13 @@ def test_the_first_edit_found_by_the_walk_is_parsed_at_once_but_written_only_whe
     plan = make_plan(config, use_snapshot=True, clean=True, on_edit=first.start)
     assert first.job is not None and first.job.rel == "pkg/core.py" and first.child is not None
     assert first.job == plan.job("pkg/core.py", "python") and plan.trusted and plan.candidates == {"pkg/core.py"}
-    time.sleep(0.5)  # the child has long parsed the file: it waits to be told
-    assert table.read_bytes() == before
+    key = cache_key(content_hash(EDITED.encode()), python_extractor.NAME, python_extractor.VERSION)
+    deadline = time.monotonic() + 60
+    while content_cache(config).get(key) is None:  # the child has parsed the file and filled the cache...
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert table.read_bytes() == before  # ... and waits to be told
     assert first.decide(plan)
     outcomes = first.child.discard()
     assert [(o.rel, o.status, o.written) for o in outcomes] == [("pkg/core.py", "parsed", True)]
