@@ -75,7 +75,7 @@ def load_snapshot(path: str, versions: str) -> Snapshot | None:
     except (TypeError, IndexError, ValueError):
         return None
     recent = raw.get("recent", [])  # (absent from a snapshot of an earlier kwbuild: the same format otherwise)
-    recent = [rel for rel in recent if rel in entries] if isinstance(recent, list) else []
+    recent = [rel for rel in recent if isinstance(rel, str) and rel in entries] if isinstance(recent, list) else []
     return Snapshot(versions, entries, outputs, errors, finished, readme_stats, recent[:RECENT])
 
 

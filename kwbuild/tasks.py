@@ -80,8 +80,9 @@ class StateDB(SqliteDB):  # type: ignore[misc]
     backend answers that from the row's text, and decodes the row only when another of its keys is asked for.
     An aggregate of a trusted build that must run is asked nothing else (see `SavedValue`): its row is then
     replaced without having been decoded, as doit replaces any row it sets before reading. After a build without
-    a snapshot, each aggregate's row holds the state of the 11,771 tables it read (~2 MB on torch): the first
-    edit after such a build decoded six of them, and re-encoded them without those entries (~0.1 s)."""
+    a snapshot, each aggregate's row holds the state of the 11,771 tables it read (1.2-2 MB on torch, with the
+    output folder's paths): the first edit after such a build decoded six of them, and re-encoded them without
+    those entries (~0.1 s)."""
 
     def __init__(self, name: str, codec: Any, *, module_name: str | None = None) -> None:
         super().__init__(name, codec, module_name=module_name)

@@ -89,7 +89,13 @@ def test_a_fresh_database_is_not_queried_per_task_and_plain_doit_reads_what_kwbu
     queried: list[str] = []
     read_row = SqliteDB._get_task_data
     monkeypatch.setattr(SqliteDB, "_get_task_data", lambda db, key: queried.append(key) or read_row(db, key))
+    statements: list[str] = []  # every statement the backend runs (its own queries included)
+    opened = StateDB.__init__
+    monkeypatch.setattr(
+        StateDB, "__init__", lambda db, *a, **k: opened(db, *a, **k) or db._conn.set_trace_callback(statements.append)
+    )
     assert small.build()["tables_written"] == 3 and queried == []
+    assert statements and not [statement for statement in statements if "where task_id" in statement]
     result = _doit(small)
     assert result.returncode == 0, result.stdout + result.stderr
     assert all(line.startswith("--") for line in result.stdout.splitlines() if line.strip()), result.stdout

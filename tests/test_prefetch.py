@@ -114,7 +114,7 @@ def test_the_first_edit_found_is_parsed_at_once_but_written_only_when_the_plan_s
     assert [s["name"] for s in tree.table("pkg/core.py")["symbols"]][-1] == "added"
 
 
-def _first_edit_events(config: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Any]:
+def _first_edit_events(config: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make the plan with a `_FirstEdit`; the events in order: the walk starting, and the job started (by file)."""
     from kwbuild import plan as plan_module
     from kwbuild.build import _FirstEdit
@@ -128,7 +128,7 @@ def _first_edit_events(config: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[li
     plan = plan_module.make_plan(config, use_snapshot=True, clean=True, on_edit=first.start)
     assert first.child is not None and first.decide(plan)
     first.child.discard()
-    return events, plan
+    return events
 
 
 def test_an_edit_of_a_recently_edited_file_starts_before_the_walk_and_another_one_during_it(
@@ -148,13 +148,43 @@ def test_an_edit_of_a_recently_edited_file_starts_before_the_walk_and_another_on
     assert snapshot["recent"] == [f"pkg/m{n}.py" for n in range(RECENT + 3, 3, -1)]
     config = make_config(str(project.root), str(project.out), str(project.cache), jobs=2)
     project.write("pkg/m9.py", "def f9():\n    return 9\n\n\ndef g9():\n    pass\n")
-    events, _ = _first_edit_events(config, monkeypatch)
+    events = _first_edit_events(config, monkeypatch)
     assert events == ["start pkg/m9.py", "walk"]
     project.build("-j", "2")  # m9 is now the newest
     assert jsonio.read_json(project.out / ".kwbuild" / "snapshot.json")["recent"][:2] == ["pkg/m9.py", "pkg/m11.py"]
     project.write("pkg/m1.py", "def f1():\n    return 1\n\n\ndef g1():\n    pass\n")
-    events, _ = _first_edit_events(config, monkeypatch)
+    events = _first_edit_events(config, monkeypatch)
     assert events == ["walk", "start pkg/m1.py"]
+
+
+DAMAGED_RECENT = [([["pkg/core.py"]], []), ("pkg/core.py", []), ([7, "gone.py", "pkg/core.py"], ["pkg/core.py"])]
+
+
+def test_a_snapshot_without_its_newest_files_or_with_a_damaged_list_is_still_used(
+    tree: Project, tmp_path: Path
+) -> None:
+    """A snapshot written by an earlier kwbuild has no `recent`; a damaged list keeps only the paths it names that
+    are sources: the snapshot is used either way, and the walk then finds the edit."""
+    from kwbuild.config import make_config
+    from kwbuild.plan import snapshot_versions
+    from kwbuild.snapshot import load_snapshot
+
+    tree.build("-j", "2")
+    path = tree.out / ".kwbuild" / "snapshot.json"
+    raw = jsonio.read_json(path)
+    config = make_config(str(tree.root), str(tree.out), str(tree.cache), jobs=2)
+    loaded = load_snapshot(str(path), snapshot_versions(config))
+    assert loaded is not None and sorted(loaded.recent) == sorted(FILES)
+    files = loaded.files
+    without = {key: value for key, value in raw.items() if key != "recent"}
+    cases = [(without, []), *(({**without, "recent": recent}, kept) for recent, kept in DAMAGED_RECENT)]
+    for written, kept in cases:
+        path.write_bytes(jsonio.dumps(written))
+        snapshot = load_snapshot(str(path), snapshot_versions(config))
+        assert snapshot is not None and snapshot.files == files and snapshot.recent == kept, written.get("recent")
+    tree.write("pkg/core.py", EDITED)
+    assert tree.build("-j", "2")["tables_written"] == 1
+    _same_outputs(tree.out, _serial_build_of_the_same_tree(tree, tmp_path))
 
 
 def test_a_recently_edited_file_now_left_out_is_parsed_but_never_written(tree: Project, tmp_path: Path) -> None:
