@@ -91,12 +91,13 @@ class PageBuilder:
         self.prefetcher: Any = None
         self.pool: Any = None  # a page pool started early (see `kwbuild.prefetch.start_pool`), until used
         self.on_links: Callable[[], None] | None = None  # kwbuild build: starts the page pool
+        self.on_file_links: Callable[[str, bool], None] | None = None  # given each file as its links are written
         self.planned: list[str] | None = None  # files whose page tasks this build creates, once known
         self.unsure: set[str] | None = None  # trusted build: the only files whose links file may be missing
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["prefetcher"] = state["on_links"] = state["pool"] = None
+        state["prefetcher"] = state["on_links"] = state["on_file_links"] = state["pool"] = None
         return state
 
     def job(self, rel: str) -> PageJob:
@@ -117,8 +118,11 @@ class PageBuilder:
         check = rels if self.unsure is None else [rel for rel in rels if rel in self.unsure]
         if not unchanged or not all(os.path.exists(self.layout.links_path(rel)) for rel in check):
             for rel, links in Linker(self.view(rels).digests).link_all():
-                if jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links)):
+                written = jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links))
+                if written:
                     self.links_written.append(rel)
+                if self.on_file_links is not None:
+                    self.on_file_links(rel, written)
         if self.on_links is not None:
             self.on_links()
         return {"written": len(self.links_written)}

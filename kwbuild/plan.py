@@ -317,23 +317,16 @@ def all_output_folders(layout: Layout) -> list[str]:
     return folders
 
 
-def stale_pages(plan: Plan) -> list[str]:
-    """Files whose pages must go through doit's check: a page is missing or older than the table or links.
+def page_stale(layout: Layout, rel: str) -> bool:
+    """Whether a file's pages are missing or older than its table or links.
 
     Outputs are rewritten only when their bytes change, so "older than an input" means "the input changed
-    since the page was made", whichever build (finished or killed) changed it.
-    """
+    since the page was made", whichever build (finished or killed) changed it."""
     from kwbuild.render.markdown import docs_page, kw_page
 
-    if plan.candidates is None:
-        return list(plan.rels)
-    layout = plan.config.layout
-    return [
-        rel
-        for rel in plan.rels
-        if _newest(layout.table_path(rel), layout.links_path(rel))
-        > _oldest(layout.docs_file(kw_page(rel)), layout.docs_file(docs_page(rel)))
-    ]
+    return _newest(layout.table_path(rel), layout.links_path(rel)) > _oldest(
+        layout.docs_file(kw_page(rel)), layout.docs_file(docs_page(rel))
+    )
 
 
 def stale_folders(plan: Plan, pages: list[str]) -> list[str]:

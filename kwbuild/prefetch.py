@@ -13,7 +13,8 @@ import logging
 import os
 import pickle
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
 from kwbuild.heap import release_if_grown
@@ -74,7 +75,11 @@ def start_pool(work: Work, context: Any, workers: int) -> multiprocessing.pool.P
 
 
 class Prefetcher(Generic[JobT, OutcomeT]):
-    """Runs `work(chunk, context)` on a pool and hands each outcome to the task that asks for it."""
+    """Runs `work(chunk, context)` on a pool and hands each outcome to the task that asks for it.
+
+    The jobs are given at the start, or also as they become known (`add`, then `flush`): the pool then starts on
+    the first ones while this process finds the next (the page jobs, while the links task writes each file's
+    links). Chunks go to the pool in the order of the jobs, the order in which doit's tasks ask for them."""
 
     def __init__(
         self,
@@ -84,33 +89,76 @@ class Prefetcher(Generic[JobT, OutcomeT]):
         workers: int,
         receive: Callable[[OutcomeT], None],
         pool: multiprocessing.pool.Pool | None = None,
+        expected: int | None = None,
     ) -> None:
-        """`pool`: one from `start_pool(work, context, workers)` started earlier (the prefetcher then owns it)."""
+        """`pool`: one from `start_pool(work, context, workers)` started earlier (the prefetcher then owns it).
+
+        `expected`: more jobs are to be added, about this many in all (it sizes the chunks). Until `flush`, one
+        worker stays idle, leaving its core to this process: what it does meanwhile (linking the tree) is the
+        build's longest chain, and three busy processes on two cores made it 2.5x slower on torch."""
         self._receive_one = receive
-        self._waiting = {job.rel for job in jobs}
+        self._waiting: set[str] = set()
         self._done: dict[str, OutcomeT] = {}
         self._pool = pool if pool is not None else start_pool(work, context, workers)
-        self._results: Iterator[list[OutcomeT]] = self._pool.imap(_run_chunk, _chunks(jobs, workers))
+        self._sent: deque[multiprocessing.pool.AsyncResult[list[OutcomeT]]] = deque()
+        self._unsent: deque[list[JobT]] = deque()
+        self._chunk: list[JobT] = []
+        self._size = chunk_size(len(jobs) if expected is None else expected, workers)
+        self._busy = None if expected is None else max(1, workers - 1)  # chunks at work at once, until `flush`
+        self.add(jobs)
+        if expected is None:
+            self.flush()
+
+    def add(self, jobs: Iterable[JobT]) -> None:
+        """More jobs, after those given so far: sent to the pool by full chunks."""
+        for job in jobs:
+            self._waiting.add(job.rel)
+            self._chunk.append(job)
+            if len(self._chunk) >= self._size:
+                self._unsent.append(self._chunk)
+                self._chunk = []
+        self._send()
+
+    def flush(self) -> None:
+        """Send every job given so far, and the next ones as they are added."""
+        if self._chunk:
+            self._unsent.append(self._chunk)
+            self._chunk = []
+        self._busy = None
+        self._send()
 
     def take(self, rel: str) -> OutcomeT | None:
         """The outcome of `rel`'s job (waiting for it), or None when it was not prefetched."""
         if rel not in self._waiting:
             return None
         while rel not in self._done:
-            self._receive(next(self._results))
+            if not self._sent:
+                self.flush()
+            self._receive(self._sent.popleft().get())
+            self._send()
         self._waiting.discard(rel)
         return self._done.pop(rel)
 
     def close(self) -> None:
         """Wait for the remaining jobs (their tasks were up to date) and stop the pool."""
-        for outcomes in self._results:
-            self._receive(outcomes)
+        self.flush()
+        while self._sent:
+            self._receive(self._sent.popleft().get())
         self._pool.close()
         self._pool.join()
 
     def terminate(self) -> None:
         self._pool.terminate()
         self._pool.join()
+
+    def _send(self) -> None:
+        if self._busy is not None and self._unsent:
+            while self._sent and self._sent[0].ready():  # done: receive now, to count only those at work
+                self._receive(self._sent.popleft().get())
+            if len(self._sent) >= self._busy:
+                return
+        while self._unsent and (self._busy is None or len(self._sent) < self._busy):
+            self._sent.append(self._pool.apply_async(_run_chunk, (self._unsent.popleft(),)))
 
     def _receive(self, outcomes: list[OutcomeT]) -> None:
         for outcome in outcomes:
@@ -221,10 +269,10 @@ def _run_forked(jobs: list[Any], work: Work, context: Any, write: int) -> NoRetu
     os._exit(status)
 
 
-def _chunks(jobs: Sequence[Any], workers: int) -> Iterator[list[Any]]:
-    size = max(1, min(32, len(jobs) // (workers * 16) or 1))
-    for start in range(0, len(jobs), size):
-        yield list(jobs[start : start + size])
+def chunk_size(jobs: int, workers: int) -> int:
+    """Jobs per chunk: ~16 chunks per worker (the last ones balance the load), at most 32 jobs (fewer round
+    trips)."""
+    return max(1, min(32, jobs // (workers * 16) or 1))
 
 
 def _start_method() -> str:

@@ -42,7 +42,7 @@ from kwbuild.errors import BuildFailed
 from kwbuild.extract import versions_key
 from kwbuild.heap import release_free_memory
 from kwbuild.pages import PageBuilder, render_file_pages
-from kwbuild.plan import Plan, build_versions, stale_folders, stale_pages
+from kwbuild.plan import Plan, build_versions, page_stale, stale_folders
 from kwbuild.prefetch import MIN_JOBS_FOR_POOL, ForkedPrefetcher, Prefetcher, start_pool
 from kwbuild.render.context import PageContext
 from kwbuild.render.markdown import folder_page
@@ -476,11 +476,20 @@ def _after_links(plan: Plan, builders: Builders, action: Callable[[list[str]], d
 
 def planned_pages(plan: Plan, builders: Builders) -> list[str]:
     """The files whose page tasks this build creates (once the links are written)."""
+    wanted, written = page_wanted(plan), set(builders.pages.links_written)
+    return [rel for rel in plan.rels if wanted(rel, rel in written)]
+
+
+def page_wanted(plan: Plan) -> Callable[[str, bool], bool]:
+    """Whether a file's page task is created, given whether the links task wrote its links: in a trusted build,
+    those of the candidates and of the files whose links changed; otherwise, when every file is a candidate,
+    every one; else those whose pages are missing or older than their inputs (`plan.page_stale`)."""
+    candidates, layout = plan.candidates, plan.config.layout
+    if candidates is None:
+        return lambda rel, written: True
     if plan.trusted:
-        assert plan.candidates is not None
-        maybe = plan.candidates.union(builders.pages.links_written)
-        return [rel for rel in plan.rels if rel in maybe]
-    return stale_pages(plan)
+        return lambda rel, written: written or rel in candidates
+    return lambda rel, written: page_stale(layout, rel)
 
 
 def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str, Any]:
@@ -514,7 +523,8 @@ def namespace(plan: Plan, builders: Builders, reporter: Any = None) -> dict[str,
         return task
 
     # doit runs tasks in the order their generators are defined: the links first, since the page pool starts
-    # rendering as soon as they are written (while this process makes the manifest, the symbol map...)
+    # rendering as they are written, each file's pages right after its links (see `_PageStream`), and goes on
+    # while this process makes the manifest, the symbol map...
     def task_links() -> dict[str, Any]:
         return aggregate("links", tables, links, functools.partial(_links_after_tables, builders, release))
 
@@ -604,7 +614,7 @@ def doit_config(config: BuildConfig, reporter: Any = None) -> dict[str, Any]:
 
 class _Freshen:
     """Wraps the reporter: when doit finds a page or folder task up to date, its targets' mtimes are brought to
-    now, so that the plan's "page older than its inputs" check (see `plan.stale_pages`) agrees with doit next time
+    now, so that the plan's "page older than its inputs" check (see `plan.page_stale`) agrees with doit next time
     (a page whose inputs changed without changing its bytes keeps its old mtime otherwise)."""
 
     def __init__(self, inner: Any) -> None:
@@ -640,9 +650,11 @@ def run_doit(plan: Plan, builders: Builders, reporter: Any, early: ForkedPrefetc
         tables.prefetcher = DaskPrefetcher(jobs, tables.cache, plan.config, tables.record)
     elif plan.config.jobs > 1 and len(planned) >= MIN_JOBS_FOR_POOL:
         tables.prefetcher = Prefetcher(jobs, build_table_files, tables.cache, plan.config.jobs, tables.record)
+    stream = None
     if plan.config.jobs > 1 and _many_pages_likely(plan):  # forked now, while this process is small
         builders.pages.pool = start_pool(render_file_pages, builders.pages.ctx, plan.config.jobs)
-    builders.pages.on_links = lambda: _prefetch_pages(plan, builders)
+        stream = builders.pages.on_file_links = _PageStream(plan, builders)
+    builders.pages.on_links = lambda: _prefetch_pages(plan, builders, stream)
     try:
         loader = ModuleTaskLoader(namespace(plan, builders, _Freshen(reporter) if reporter is not None else None))
         with _without_doit_plugins():
@@ -685,17 +697,57 @@ def _no_entry_points(group: str) -> tuple[()]:
     return ()
 
 
-def _prefetch_pages(plan: Plan, builders: Builders) -> None:
-    """Once the links are known: render the pages that will probably be stale on the pool (once per build)."""
-    if builders.pages.planned is not None:
+def _prefetch_pages(plan: Plan, builders: Builders, stream: _PageStream | None) -> None:
+    """Once the links are known: render the pages that will probably be stale on the pool (once per build), or
+    the rest of them, when the links task handed them over file by file (`_PageStream`)."""
+    pages = builders.pages
+    if pages.planned is not None:
         return
     _stop_table_jobs(builders)
-    pages = builders.pages
+    if stream is not None and stream.seen:
+        pages.planned = stream.planned()
+        if pages.prefetcher is not None:
+            pages.prefetcher.flush()
+        return
     pages.planned = planned_pages(plan, builders)  # the same list for the pool and for the page tasks
     jobs = [pages.job(rel) for rel in pages.planned]
     if plan.config.jobs > 1 and len(jobs) >= MIN_JOBS_FOR_POOL:
         pool, pages.pool = pages.pool, None
         pages.prefetcher = Prefetcher(jobs, render_file_pages, pages.ctx, plan.config.jobs, pages.record, pool)
+
+
+class _PageStream:
+    """The links task's `on_file_links` when a page pool is started: it hands each file's page job to the pool
+    as soon as that file's links are written, so the pool renders pages while this process links the rest of
+    the tree (torch: ~4 s of one core, where the pool would wait for the last file's links otherwise). The page
+    tasks, created after the links task, take the outcomes in the same order."""
+
+    def __init__(self, plan: Plan, builders: Builders) -> None:
+        self.plan, self.pages = plan, builders.pages
+        self.wanted = page_wanted(plan)
+        self.seen: set[str] = set()
+        self.chosen: set[str] = set()
+        self.expected = len(plan.rels) if plan.candidates is None or not plan.trusted else len(plan.candidates)
+
+    def __call__(self, rel: str, written: bool) -> None:
+        self.seen.add(rel)
+        if not self.wanted(rel, written):
+            return
+        self.chosen.add(rel)
+        pages = self.pages
+        if pages.prefetcher is None and pages.pool is not None:  # (never a pool forked now, from a large process)
+            pool, pages.pool = pages.pool, None
+            jobs = self.plan.config.jobs
+            pages.prefetcher = Prefetcher([], render_file_pages, pages.ctx, jobs, pages.record, pool, self.expected)
+        if pages.prefetcher is not None:
+            pages.prefetcher.add([pages.job(rel)])
+
+    def planned(self) -> list[str]:
+        """The files whose page tasks this build creates, in path order: those chosen as their links were
+        written, and those of files the links task did not link (a source gone during the build: its page task
+        removes its pages)."""
+        wanted, seen, chosen = self.wanted, self.seen, self.chosen
+        return [rel for rel in self.plan.rels if rel in chosen or (rel not in seen and wanted(rel, False))]
 
 
 def _many_pages_likely(plan: Plan) -> bool:

@@ -3,12 +3,14 @@ fails; either way the outputs are those of a build on one core."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from kwbuild import builder, errors, jsonio
 from kwbuild.cli import main
 from kwbuild.extract import python as python_extractor
-from kwbuild.prefetch import MIN_JOBS_FOR_POOL
+from kwbuild.prefetch import MIN_JOBS_FOR_POOL, Prefetcher
 from tests.conftest import Project, outputs
 
 FILES = {
@@ -345,6 +347,98 @@ def test_the_table_pool_is_stopped_before_the_links_are_made(project: Project, m
     monkeypatch.setattr(pages.PageBuilder, "build_links", recording)
     summary = project.build("-j", "2")
     assert summary["parsed"] == 2 * MIN_JOBS_FOR_POOL and children == [2]
+
+
+@dataclass(frozen=True)
+class _Job:
+    rel: str
+
+
+def _logged_work(jobs: list[_Job], log: str) -> list[_Job]:
+    """A pool's work: 50 ms per chunk, noted in `log` as "start end rels" (the clock is the machine's)."""
+    start = time.monotonic()
+    time.sleep(0.05)
+    with open(log, "a") as handle:
+        handle.write(f"{start} {time.monotonic()} {','.join(job.rel for job in jobs)}\n")
+    return jobs
+
+
+def test_jobs_added_one_by_one_keep_a_core_for_this_process_until_flushed(tmp_path: Path) -> None:
+    """While more jobs are to come (the links task finding the next pages), at most workers - 1 chunks are at
+    work at once; after `flush`, all workers work. Every outcome is received once and taken in order."""
+    log, received = tmp_path / "log", []
+    prefetcher = Prefetcher([], _logged_work, str(log), 2, received.append, expected=1)  # chunks of one job
+    for n in range(4):
+        prefetcher.add([_Job(f"f{n}")])
+        time.sleep(0.03)  # this process's own work meanwhile
+    flushed = time.monotonic()
+    prefetcher.flush()
+    prefetcher.add([_Job("f4"), _Job("f5")])
+    assert [prefetcher.take(f"f{n}") for n in range(6)] == [_Job(f"f{n}") for n in range(6)]
+    assert prefetcher.take("f0") is None and prefetcher.take("other") is None
+    prefetcher.close()
+    assert sorted(job.rel for job in received) == [f"f{n}" for n in range(6)]
+    spans = [(float(start), float(end)) for start, end, _ in (line.split() for line in log.read_text().splitlines())]
+    before = sorted(span for span in spans if span[0] < flushed)
+    assert len(spans) == 6 and len(before) >= 2
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(before))  # one at a time
+
+
+def test_page_jobs_go_to_the_pool_as_the_links_are_written(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh build: each file's page job is handed to the page pool right after that file's links are written,
+    before the links task writes the next files' links, and the outputs are those of a build without a pool."""
+    from kwbuild import pages, prefetch
+
+    rels = sorted(f"pkg/m{n}.py" for n in range(2 * MIN_JOBS_FOR_POOL))
+    for n in range(2 * MIN_JOBS_FOR_POOL):
+        project.write(f"pkg/m{n}.py", f"from pkg.m{(n + 1) % 10} import f{(n + 1) % 10}\n\n\ndef f{n}():\n    pass\n")
+    last_links = project.out / "links" / f"{rels[-1]}.json"
+    handed: list[tuple[str, bool, bool]] = []
+    add = prefetch.Prefetcher.add
+
+    def recording(self: prefetch.Prefetcher[Any, Any], jobs: list[Any]) -> None:
+        jobs = list(jobs)
+        for job in jobs:
+            if isinstance(job, pages.PageJob):  # (the table pool's go through here too)
+                handed.append((job.rel, os.path.exists(job.links_path), last_links.exists()))
+        add(self, jobs)
+
+    monkeypatch.setattr(prefetch.Prefetcher, "add", recording)
+    summary = project.build("-j", "2")
+    assert handed == [(rel, True, rel == rels[-1]) for rel in rels]
+    serial = project.build("-j", "1", out=tmp_path / "serial")
+    assert summary["pages_written"] == serial["pages_written"]
+    _same_outputs(project.out, tmp_path / "serial")
+
+
+def test_a_file_deleted_during_a_build_that_hands_pages_over_loses_its_pages(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file edited, one deleted after the plan: the links task never sees it, yet its page task runs and
+    removes the pages of the last build."""
+    from kwbuild import build as kwbuild_build
+
+    files = [f"m{n:02}.py" for n in range(2 * MIN_JOBS_FOR_POOL)]
+    for rel in files:
+        project.write(rel, "def f():\n    pass\n")
+    project.build("-j", "2")
+    assert (project.out / "docs/m03.py_docs.md").exists()
+    for rel in files:
+        project.write(rel, "def g():\n    pass\n")
+    real_plan = kwbuild_build.make_plan
+
+    def plan_then_delete(*args: Any, **kwargs: Any) -> Any:
+        plan = real_plan(*args, **kwargs)
+        (project.root / "m03.py").unlink()
+        return plan
+
+    monkeypatch.setattr(kwbuild_build, "make_plan", plan_then_delete)
+    summary = project.build("-j", "2")
+    assert summary["vanished"] == 1
+    assert not (project.out / "docs/m03.py_docs.md").exists() and not (project.out / "docs/m03.py_kw.md").exists()
+    assert "function `g`" in (project.out / "docs/m04.py_docs.md").read_text()
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
