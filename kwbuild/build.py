@@ -319,12 +319,11 @@ def _begin(layout: Layout) -> int:
     """Take the output folder's lock (one build at a time), mark the build as running, and if the previous one
     never finished (killed), sweep the temp files it left. Returns the lock's file descriptor."""
     lock = os.open(layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _take_lock(lock, layout.running):
         os.close(lock)
-        holder = _read_pid(layout.running)
-        raise UserError(f"another build is running on {str(layout.out)!r}{holder}; try again when it ends") from None
+        pid = _recorded_pid(layout.running)
+        holder = f" (process {pid})" if pid is not None else ""
+        raise UserError(f"another build is running on {str(layout.out)!r}{holder}; try again when it ends")
     if os.path.exists(layout.running):
         for path in _walk_files(str(layout.out)):
             if path.endswith(TEMP_SUFFIX):
@@ -333,12 +332,48 @@ def _begin(layout: Layout) -> int:
     return lock
 
 
-def _read_pid(path: str) -> str:
+LEFTOVERS_WAIT = 5.0
+"""How long a build waits for the lock when the build that holds it is gone (see `_take_lock`), in seconds."""
+
+
+def _take_lock(lock: int, running: str) -> bool:
+    """Take the lock at once, or, when the build that holds it was killed (the process its marker names is
+    gone), once the processes it forked are gone too: they hold the lock through the file descriptor they
+    inherited, and are killed with their parent (`prefetch.die_with_parent`), though not always before the next
+    build starts. A build that is running gets a message at once."""
+    deadline = None
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        if deadline is None:
+            pid = _recorded_pid(running)
+            if pid is None or _alive(pid):
+                return False
+            deadline = time.monotonic() + LEFTOVERS_WAIT
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _recorded_pid(path: str) -> int | None:
     try:
         with open(path, encoding="ascii") as handle:
-            return f" (process {int(handle.read().strip())})"
+            return int(handle.read().strip())
     except (OSError, ValueError):
-        return ""
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _prepare_output(config: BuildConfig) -> None:

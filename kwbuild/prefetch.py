@@ -13,6 +13,7 @@ import logging
 import os
 import pickle
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
@@ -44,7 +45,25 @@ Work = Callable[[list[Any], Any], list[Any]]
 _worker_state: list[tuple[Work, Any]] = []  # (work, context) of a pool worker process (workers only)
 
 
-def _init_worker(work: Work, context: Any) -> None:
+def die_with_parent(parent: int) -> None:
+    """In a child process: be killed as soon as `parent` (the build) ends, however it ends (Linux's
+    `PR_SET_PDEATHSIG`). Without it, a build killed with SIGKILL left its workers to finish their chunks,
+    writing outputs while the next build ran, and holding the output folder's lock (inherited through fork): the
+    next build said "another build is running". Costs ~3 ms (`ctypes`), in the child."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _init_worker(work: Work, context: Any, parent: int) -> None:
+    die_with_parent(parent)
     # What the worker inherited is frozen out of the collector, which then runs once per chunk instead of every
     # 700 allocations: measured on the torch tree, 18% less CPU than the default and the same peak memory
     # (disabling it outright leaks ~300k objects of reference cycles and doubles the memory).
@@ -71,7 +90,7 @@ def start_pool(work: Work, context: Any, workers: int) -> multiprocessing.pool.P
     import multiprocessing.pool  # imported when a pool starts (~20 ms): the early child of an edit needs none
 
     pool_context = multiprocessing.get_context(_start_method())
-    return pool_context.Pool(workers, initializer=_init_worker, initargs=(work, context))
+    return pool_context.Pool(workers, initializer=_init_worker, initargs=(work, context, os.getpid()))
 
 
 class Prefetcher(Generic[JobT, OutcomeT]):
@@ -185,9 +204,11 @@ class ForkedPrefetcher(Generic[JobT, OutcomeT]):
         if not jobs:
             return
         read, write = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read)
+            die_with_parent(parent)
             _run_forked(list(jobs), work, context, write)
         os.close(write)
         self._children.append(_Child(pid, read, {job.rel for job in jobs}))

@@ -67,3 +67,82 @@ def test_killed_build_is_repaired_by_the_next_one(project: Project, tmp_path: Pa
     finisher = _build(root, out, cache)
     assert finisher.wait(timeout=300) == 0, finisher.stderr.read() if finisher.stderr else ""
     assert _outputs(out) == _outputs(reference)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie that nobody reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a parent-death signal is Linux's")
+def test_a_build_killed_while_its_pool_parses_takes_its_workers_with_it(project: Project) -> None:
+    """SIGKILL while a worker parses a large file (~2 s): every worker ends at once instead of finishing its
+    chunk (writing outputs as the next build runs, holding the output folder's lock it inherited), and the next
+    build runs."""
+    project.write("a_big.py", "".join(f"def f{n}(x):\n    return x + {n}\n\n\n" for n in range(150_000)))
+    for n in range(40):
+        project.write(f"pkg/m{n}.py", f"def g{n}():\n    pass\n")
+    victim = _build(project.root, project.out, project.cache)
+    deadline = time.monotonic() + 30
+    while len(workers := _children(victim.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # the first chunk (the large file) is being parsed
+    assert victim.poll() is None and len(workers) >= 2
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    time.sleep(0.2)
+    assert [pid for pid in workers if not _gone(pid)] == []
+    finisher = _build(project.root, project.out, project.cache)
+    assert finisher.wait(timeout=300) == 0, finisher.stderr.read() if finisher.stderr else ""
+    assert '"qualname":"f149999"' in (project.out / "tables" / "a_big.py.json").read_text()
+
+
+def test_the_next_build_waits_for_the_lock_a_killed_build_left_to_its_children(project: Project) -> None:
+    """The build named by the `running` marker is gone but a process still holds the lock (a child of it, not
+    ended yet): the next build waits for it; while the named build runs, the next one is refused at once."""
+    import fcntl
+
+    project.write("a.py", "A = 1\n")
+    project.build()
+    state = project.out / ".kwbuild"
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    holder_code = (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+    )
+    for marker, code in ((ended.stdout, 0), (f"{os.getpid()}\n", 1)):
+        (state / "running").write_text(marker)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", holder_code, str(state / "lock"), "0.5"], stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        build = _build(project.root, project.out, project.cache)
+        assert build.wait(timeout=60) == code
+        if code:  # refused at once, the lock still held
+            assert time.monotonic() - started < 0.5 and holder.poll() is None
+            assert build.stderr is not None and b"another build is running" in build.stderr.read()
+        holder.wait(timeout=10)
+    lock = os.open(state / "lock", os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nothing holds it after the build
+    os.close(lock)
