@@ -14,8 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
+from kwbuild import jsonio
 from kwbuild.extract import cpp, cpp_blank, cpp_diagnostics, cpp_walk
 from kwbuild.model import content_hash, load_schema, make_cached_table, place_table
+from tests.conftest import Project
 
 SYMBOL_KEYS = set(load_schema()["$defs"]["symbol"]["required"])  # the schema's one list
 KINDS = {
@@ -466,3 +468,23 @@ def test_parser_built_before_a_fork_works_in_the_children() -> None:
     expected = _extract_in_child(SAMPLE)  # builds the parser in this process first
     with multiprocessing.get_context("fork").Pool(2) as pool:
         assert pool.map(_extract_in_child, [SAMPLE] * 4) == [expected] * 4
+
+
+def test_includes_resolve_from_the_including_folder_then_the_include_roots(project: Project) -> None:
+    """`"x.h"` from the including file's folder first (two folders, two different `x.h`), then the tree's root and
+    `include` folders; `<x>` from those roots only, else external; a quoted one found nowhere is unresolved."""
+    for rel in ("a/x.h", "b/x.h", "include/lib/y.h"):
+        project.write(rel, "int v;\n")
+    includes = '#include "x.h"\n#include <lib/y.h>\n#include "lib/y.h"\n#include <x.h>\n#include "nope.h"\n'
+    for folder in ("a", "b"):
+        project.write(f"{folder}/main.cpp", includes + "int main() { return 0; }\n")
+    project.build()
+    for folder in ("a", "b"):
+        links = jsonio.read_json(project.out / "links" / folder / "main.cpp.json")
+        assert [(r["resolution"], r["resolved_path"], r["resolved_module"]) for r in links["imports"]] == [
+            ("module", f"{folder}/x.h", None),
+            ("module", "include/lib/y.h", None),
+            ("module", "include/lib/y.h", None),
+            ("external", None, "x.h"),
+            ("unresolved", None, "nope.h"),
+        ]
