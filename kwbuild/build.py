@@ -339,21 +339,17 @@ LEFTOVERS_WAIT = 5.0
 def _take_lock(lock: int, running: str) -> bool:
     """Take the lock at once, or, when the build that holds it was killed (the process its marker names is
     gone), once the processes it forked are gone too: they hold the lock through the file descriptor they
-    inherited, and are killed with their parent (`prefetch.die_with_parent`), though not always before the next
-    build starts. A build that is running gets a message at once."""
-    deadline = None
+    inherited (on Linux they are killed with their parent, `prefetch.die_with_parent`, though not always before
+    the next build starts). A build that runs (the marker names a live process) gets a message at once."""
+    deadline = time.monotonic() + LEFTOVERS_WAIT
     while True:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
             pass
-        if deadline is None:
-            pid = _recorded_pid(running)
-            if pid is None or _alive(pid):
-                return False
-            deadline = time.monotonic() + LEFTOVERS_WAIT
-        if time.monotonic() >= deadline:
+        pid = _recorded_pid(running)
+        if pid is None or _alive(pid) or time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
 

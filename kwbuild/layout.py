@@ -82,7 +82,7 @@ class Layout:
     @property
     def lock(self) -> str:
         """Locked (flock) by the build that runs on this output; the lock goes with its process, even on kill -9
-        (and with the processes it forked, which hold it too: they are killed with it)."""
+        (and with the processes it forked, which hold it too: on Linux they are killed with it)."""
         return os.path.join(self.state, "lock")
 
     @property

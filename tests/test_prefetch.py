@@ -365,16 +365,15 @@ def _logged_work(jobs: list[_Job], log: str) -> list[_Job]:
 
 def test_jobs_added_one_by_one_keep_a_core_for_this_process_until_flushed(tmp_path: Path) -> None:
     """While more jobs are to come (the links task finding the next pages), at most workers - 1 chunks are at
-    work at once; after `flush`, all workers work. Every outcome is received once and taken in order."""
+    work at once, however many wait; `flush` sends them all. Every outcome is received once and taken in order."""
     log, received = tmp_path / "log", []
     prefetcher = Prefetcher([], _logged_work, str(log), 2, received.append, expected=1)  # chunks of one job
-    for n in range(4):
-        prefetcher.add([_Job(f"f{n}")])
-        time.sleep(0.03)  # this process's own work meanwhile
+    prefetcher.add([_Job(f"f{n}") for n in range(4)])
+    assert prefetcher.take("f0") == _Job("f0") and prefetcher.take("f1") == _Job("f1")  # each sends the next
     flushed = time.monotonic()
     prefetcher.flush()
     prefetcher.add([_Job("f4"), _Job("f5")])
-    assert [prefetcher.take(f"f{n}") for n in range(6)] == [_Job(f"f{n}") for n in range(6)]
+    assert [prefetcher.take(f"f{n}") for n in range(2, 6)] == [_Job(f"f{n}") for n in range(2, 6)]
     assert prefetcher.take("f0") is None and prefetcher.take("other") is None
     prefetcher.close()
     assert sorted(job.rel for job in received) == [f"f{n}" for n in range(6)]
@@ -382,6 +381,24 @@ def test_jobs_added_one_by_one_keep_a_core_for_this_process_until_flushed(tmp_pa
     before = sorted(span for span in spans if span[0] < flushed)
     assert len(spans) == 6 and len(before) >= 2
     assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(before))  # one at a time
+
+
+def _failing_work(jobs: list[_Job], context: None) -> list[_Job]:
+    if any(job.rel == "bad" for job in jobs):
+        raise ValueError("a worker's error")
+    return jobs
+
+
+def test_a_chunk_that_fails_in_a_worker_leaves_its_jobs_to_their_tasks(caplog: pytest.LogCaptureFixture) -> None:
+    """The failed chunk's jobs are not taken from the pool (their tasks run them and meet the error themselves);
+    the other chunks' outcomes still are."""
+    prefetcher = Prefetcher([], _failing_work, None, 2, lambda outcome: None, expected=1)
+    prefetcher.add([_Job("good"), _Job("bad"), _Job("next")])
+    prefetcher.flush()
+    with caplog.at_level(logging.WARNING, logger="kwbuild"):
+        assert [prefetcher.take(rel) for rel in ("good", "bad", "next")] == [_Job("good"), None, _Job("next")]
+    prefetcher.close()
+    assert "1 jobs failed in a worker" in caplog.text and "a worker's error" in caplog.text
 
 
 def test_page_jobs_go_to_the_pool_as_the_links_are_written(
@@ -405,9 +422,20 @@ def test_page_jobs_go_to_the_pool_as_the_links_are_written(
                 handed.append((job.rel, os.path.exists(job.links_path), last_links.exists()))
         add(self, jobs)
 
+    import multiprocessing.pool
+
+    sent: list[bool] = []
+    apply_async = multiprocessing.pool.Pool.apply_async
+
+    def sending(self: multiprocessing.pool.Pool, *args: Any, **kwargs: Any) -> Any:
+        sent.append(last_links.exists())
+        return apply_async(self, *args, **kwargs)
+
     monkeypatch.setattr(prefetch.Prefetcher, "add", recording)
+    monkeypatch.setattr(multiprocessing.pool.Pool, "apply_async", sending)
     summary = project.build("-j", "2")
     assert handed == [(rel, True, rel == rels[-1]) for rel in rels]
+    assert False in sent  # a chunk went to the pool before the last file's links were written
     serial = project.build("-j", "1", out=tmp_path / "serial")
     assert summary["pages_written"] == serial["pages_written"]
     _same_outputs(project.out, tmp_path / "serial")
