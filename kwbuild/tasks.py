@@ -474,10 +474,14 @@ def _after_links(plan: Plan, builders: Builders, action: Callable[[list[str]], d
     return action(rels)
 
 
-def planned_pages(plan: Plan, builders: Builders) -> list[str]:
-    """The files whose page tasks this build creates (once the links are written)."""
+def planned_pages(plan: Plan, builders: Builders, decided: dict[str, bool] | None = None) -> list[str]:
+    """The files whose page tasks this build creates (once the links are written), in path order: by
+    `page_wanted`, or as `decided` when the links task wrote each file's links (see `_PageStream`; a file it did
+    not link, a source gone during the build, by `page_wanted`: its page task removes its pages)."""
     wanted, written = page_wanted(plan), set(builders.pages.links_written)
-    return [rel for rel in plan.rels if wanted(rel, rel in written)]
+    if decided is None:
+        return [rel for rel in plan.rels if wanted(rel, rel in written)]
+    return [rel for rel in plan.rels if (decided[rel] if rel in decided else wanted(rel, rel in written))]
 
 
 def page_wanted(plan: Plan) -> Callable[[str, bool], bool]:
@@ -704,8 +708,8 @@ def _prefetch_pages(plan: Plan, builders: Builders, stream: _PageStream | None) 
     if pages.planned is not None:
         return
     _stop_table_jobs(builders)
-    if stream is not None and stream.seen:
-        pages.planned = stream.planned()
+    if stream is not None and stream.decided:
+        pages.planned = planned_pages(plan, builders, stream.decided)
         if pages.prefetcher is not None:
             pages.prefetcher.flush()
         return
@@ -725,15 +729,13 @@ class _PageStream:
     def __init__(self, plan: Plan, builders: Builders) -> None:
         self.plan, self.pages = plan, builders.pages
         self.wanted = page_wanted(plan)
-        self.seen: set[str] = set()
-        self.chosen: set[str] = set()
+        self.decided: dict[str, bool] = {}  # file -> whether its page task is created, decided as its links came
         self.expected = len(plan.rels) if plan.candidates is None or not plan.trusted else len(plan.candidates)
 
     def __call__(self, rel: str, written: bool) -> None:
-        self.seen.add(rel)
-        if not self.wanted(rel, written):
+        wanted = self.decided[rel] = self.wanted(rel, written)  # (decided now: the pool soon makes its pages new)
+        if not wanted:
             return
-        self.chosen.add(rel)
         pages = self.pages
         if pages.prefetcher is None and pages.pool is not None:  # (never a pool forked now, from a large process)
             pool, pages.pool = pages.pool, None
@@ -741,13 +743,6 @@ class _PageStream:
             pages.prefetcher = Prefetcher([], render_file_pages, pages.ctx, jobs, pages.record, pool, self.expected)
         if pages.prefetcher is not None:
             pages.prefetcher.add([pages.job(rel)])
-
-    def planned(self) -> list[str]:
-        """The files whose page tasks this build creates, in path order: those chosen as their links were
-        written, and those of files the links task did not link (a source gone during the build: its page task
-        removes its pages)."""
-        wanted, seen, chosen = self.wanted, self.seen, self.chosen
-        return [rel for rel in self.plan.rels if rel in chosen or (rel not in seen and wanted(rel, False))]
 
 
 def _many_pages_likely(plan: Plan) -> bool:
