@@ -234,3 +234,28 @@ def test_a_slim_task_is_made_as_doit_makes_a_task(small: Project) -> None:
             else:
                 assert mine == theirs, name
         assert set(vars(task)) == set(SlimTask.__slots__)
+
+
+def test_a_per_file_task_runs_its_action_without_inspecting_it(small: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """doit looks for the arguments it can add (`targets`, `task`...) in an action's signature at every execution;
+    a per-file task's action takes only its own (~15 µs less a task), and runs as doit's would otherwise."""
+    import inspect
+
+    from doit.task import Stream
+
+    from kwbuild.config import make_config
+    from kwbuild.plan import make_plan
+    from kwbuild.tasks import SlimTask, make_builders, table_tasks
+
+    config = make_config(str(small.root), str(small.out), str(small.cache), jobs=1)
+    config.layout.prepare()
+    plan = make_plan(config, use_snapshot=False)
+    fields = next(f for f in table_tasks(plan, make_builders(config)) if f["name"] == "b.py")
+    task = SlimTask("table:" + fields.pop("name"), **fields)
+
+    def no_inspection(*args: object, **kwargs: object) -> None:
+        raise AssertionError("inspected")
+
+    monkeypatch.setattr(inspect, "signature", no_inspection)
+    assert task.execute(Stream(0)) is None  # no failure
+    assert task.values == {"status": "parsed", "written": True} and (small.out / "tables/b.py.json").is_file()
