@@ -51,7 +51,7 @@ class TableBuilder:
     def record(self, outcome: Outcome) -> None:
         """Count a table job's outcome, and keep the digest it sent (see `view`)."""
         self.stats.record(outcome)
-        if outcome.written and outcome.digest is not None:
+        if outcome.digest is not None:
             self.spool.add(outcome.rel, outcome.digest)
 
     def take_finished(self, outcome: Outcome) -> None:

@@ -22,6 +22,7 @@ class FileJob:
     table_path: str
     max_size: int = 0  # bytes; a larger file is recorded (hash, size, lines) but not parsed; 0: no cap
     recompute: bool = False  # --no-cache: extract even on a hit, and report a cached entry that differs
+    digest_unchanged: bool = False  # send the digest of a table left as it was too (see `Plan.no_digests`)
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Outcome:
     written: bool
     has_errors: bool
     mismatch: str | None = None  # --no-cache: the key of a cached entry that differed from the fresh table
-    digest: bytes | None = None  # the written table's digest (see `kwbuild.digest.digest_bytes`), made by the job
+    digest: bytes | None = None  # the table's digest if written or asked for (see `kwbuild.digest.digest_bytes`)
 
 
 @dataclass

@@ -51,11 +51,14 @@ class Plan:
     rels: list[str] = field(default_factory=list)
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
     subfolders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its direct subfolders, sorted
+    no_digests: bool = False  # no digest store was saved (`--full` forgot it): each table job sends its table's
+    # digest even when it leaves the table as it was, or the main process reads every table back to digest it
+    # (torch: ~3.5 s of its one core, while the page pool waits for the links)
     _file_counts: dict[str, int] | None = None
     _added: list[str] | None = None
 
     def job(self, rel: str, language: str) -> FileJob:
-        return file_job(self.config, rel, self.modules[rel], language)
+        return file_job(self.config, rel, self.modules[rel], language, self.no_digests)
 
     def candidate_jobs(self) -> list[FileJob]:
         """The table jobs of the files whose task may be stale, in the order doit runs them."""
@@ -149,10 +152,13 @@ def _file_hash(path: str) -> str | None:
         return None
 
 
-def file_job(config: BuildConfig, rel: str, module: str | None, language: str) -> FileJob:
+def file_job(
+    config: BuildConfig, rel: str, module: str | None, language: str, digest_unchanged: bool = False
+) -> FileJob:
     """The table job of one file."""
     table = config.layout.table_path(rel)
-    return FileJob(str(config.root), rel, module, language, table, config.max_file_size, config.recompute)
+    max_size, recompute = config.max_file_size, config.recompute
+    return FileJob(str(config.root), rel, module, language, table, max_size, recompute, digest_unchanged)
 
 
 def make_plan(
@@ -176,7 +182,7 @@ def make_plan(
     else:
         packages = package_folders(rels)
         modules = {rel: module_name(rel, packages, config.root_name) for rel in rels}
-    plan = Plan(config, discovery, modules, rels=rels, clean=clean)
+    plan = Plan(config, discovery, modules, rels=rels, clean=clean, no_digests=not os.path.isdir(config.layout.digests))
     plan.folders, plan.subfolders = _folder_tree(rels)
     if previous is not None:
         _apply_snapshot(plan, previous)

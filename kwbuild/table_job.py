@@ -57,10 +57,11 @@ def prepare_table_file(job: FileJob, cache: ContentCache, pending: list[tuple[st
 
 def write_table(job: FileJob, cached: Table, status: str, mismatch: str | None = None) -> Outcome:
     """Place a table (cached, or one recording why the file was not parsed) at the job's path, write it unless the
-    file already holds these bytes, and digest it if it was written."""
+    file already holds these bytes, and digest it if it was written (or if the job asks for it anyway)."""
     table = place_table(cached, job.rel, job.module)
     written = jsonio.write_if_changed(job.table_path, jsonio.dumps(table))
-    return Outcome(job.rel, status, written, bool(table["errors"]), mismatch, digest_bytes(table) if written else None)
+    digest = digest_bytes(table) if written or job.digest_unchanged else None
+    return Outcome(job.rel, status, written, bool(table["errors"]), mismatch, digest)
 
 
 def _cached_or_extracted(

@@ -461,8 +461,8 @@ def test_the_store_takes_the_digests_of_the_tables_a_build_wrote_from_their_jobs
     """A table job sends the digest of the table it wrote, so the main process reads back only the tables the
     build did not write (on torch, reading and digesting a fresh output's tables cost its one core ~3 s). The
     digests saved are those of the tables on disk, whether they came from the jobs (in process or on the pool,
-    30 files; held in memory, or each in the spool file, which the build removes) or were read back (the build
-    state lost under unchanged tables)."""
+    30 files; held in memory, or each in the spool file, which the build removes) or were read back (a part of the
+    digest store lost under unchanged tables). With no digest store at all, the jobs send every digest."""
     if keep is not None:
         monkeypatch.setattr(store.DigestSpool, "KEEP", keep)
     spooled: list[str] = []
@@ -496,8 +496,17 @@ def test_the_store_takes_the_digests_of_the_tables_a_build_wrote_from_their_jobs
     assert project.build("-j", jobs)["tables_written"] == 1 and read == []
     assert not (project.out / ".kwbuild/digests.spool").exists()
     assert saved(project.out) == from_tables(project.out) and saved(project.out)["d1/m1.py"].symbols[0][0] == "edited"
-    shutil.rmtree(project.out / ".kwbuild")  # the build state lost, the tables kept: the aggregates run again
+    for lost in ("snapshot.json", "doit.sqlite3", "digests/00.marshal"):  # a shard lost: every digest is new
+        (project.out / ".kwbuild" / lost).unlink()
     assert project.build("-j", jobs)["tables_written"] == 0 and sorted(read) == rels  # read back: none written
+    assert saved(project.out) == from_tables(project.out)
+    read.clear()
+    # no digest store at all (`--full` forgets it, or the build state was lost): the jobs send the digests of the
+    # tables they leave as they were too, and nothing is read back
+    assert project.build("-j", jobs, "--full")["tables_written"] == 0 and read == []
+    assert saved(project.out) == from_tables(project.out)
+    shutil.rmtree(project.out / ".kwbuild")
+    assert project.build("-j", jobs)["tables_written"] == 0 and read == []
     assert saved(project.out) == from_tables(project.out)
 
 
