@@ -1,7 +1,7 @@
 """A/B: one-file edits on a tree, built by two checkouts of kwbuild in turns, each with its own output folder.
 
     python bench/ab.py --ref /tmp/ref --ref-work /tmp/refwork [--new .] [--new-work /tmp/newwork] \
-        [--corpus /work/corpus/torch] [--repeat 5] [--target REL ...] [--after-full]
+        [--corpus /work/corpus/torch] [--repeat 5] [--target REL ...] [--after-full | --full]
 
 On a shared, noisy machine a figure means something only beside a reference measured at the same moment: this
 runs the same edit (the no-op, a body edit, an appended function; `bench/run.py`'s edits) under the reference
@@ -9,7 +9,8 @@ checkout and the new one alternately (ref first on even rounds, new first on odd
 rebuilds both after each timed build, and prints the medians and their ratio. Each side builds in its own output
 folder and cache (`--prepare` makes them: a first build of each side); give each checkout its own work folder,
 as their build state formats may differ. `--after-full` times the first build after a nightly-style build without
-a snapshot: doit's database is put back as a `--full` build left it before each timed build.
+a snapshot: doit's database is put back as a `--full` build left it before each timed build. `--full` times
+`--full` builds with nothing changed instead of the edits (what a nightly job runs).
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def main() -> None:
     if args.prepare:
         for side in sides:
             print(f"{side}: first build {build(side)[0]:.1f} s, no-op {build(side)[0]:.2f} s")
+        return
+    if args.full:
+        full: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for n in range(args.repeat):
+            for side in ("ref", "new") if n % 2 == 0 else ("new", "ref"):
+                full.setdefault(("--full, nothing changed", side), []).append(build(side, "--full"))
+        _report(full)
         return
     if args.after_full:  # doit's state as a build without a snapshot leaves it, kept to be put back
         for side, (_, work) in sides.items():
@@ -134,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         help="time the first build after a build without a snapshot (each side's doit database is put back as a "
         "`--full` build left it before each timed build)",
     )
+    parser.add_argument("--full", action="store_true", help="time `--full` builds with nothing changed, no edits")
     return parser
 
 
