@@ -46,51 +46,33 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
 
     Returns True when the file was (re)written.
     """
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(len(data) + 1) == data:
-                return False
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        _remove_tree(Path(path))
-    atomic_write(path, data)
-    return True
+    return write_stream_if_changed(path, (data,), len(data))
 
 
 def write_parts_if_changed(path: str | os.PathLike[str], parts: list[Buffer]) -> bool:
     """`write_if_changed` of the parts' bytes end to end, joined ~1 MB at a time (the torch tree's symbol map is
     ~38 MB in ~200,000 parts: joined whole, it was twice in memory at the build's peak). True when written."""
-    try:
-        with open(path, "rb") as handle:
-            same_size = os.fstat(handle.fileno()).st_size == sum(map(len, parts))
-            if same_size and all(handle.read(len(chunk)) == chunk for chunk in _joined(parts)):
-                return False
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        _remove_tree(Path(path))
-    atomic_write_parts(path, _joined(parts))
-    return True
+    return write_stream_if_changed(path, _joined(parts), sum(map(len, parts)))
 
 
-def write_stream_if_changed(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> bool:
+def write_stream_if_changed(path: str | os.PathLike[str], chunks: Iterable[bytes], size: int | None = None) -> bool:
     """`write_if_changed` of the chunks' bytes end to end, each made only when asked: compared with the file on
-    disk as they come, and written once one differs (those compared equal so far are kept until then). True when
-    written."""
+    disk as they come, and written once one differs (those compared equal so far are kept until then). `size`:
+    their total length, when known (a file of another size is then not read at all). True when written."""
     chunks = iter(chunks)
     same: list[bytes] = []  # the chunks equal to the start of the file on disk
     differs: list[bytes] = []
     try:
         with open(path, "rb") as handle:
-            for chunk in chunks:
-                if handle.read(len(chunk)) != chunk:
-                    differs.append(chunk)
-                    break
-                same.append(chunk)
-            else:
-                if not handle.read(1):
-                    return False
+            if size is None or os.fstat(handle.fileno()).st_size == size:
+                for chunk in chunks:
+                    if handle.read(len(chunk)) != chunk:
+                        differs.append(chunk)
+                        break
+                    same.append(chunk)
+                else:
+                    if size is not None or not handle.read(1):
+                        return False
     except FileNotFoundError:
         pass
     except IsADirectoryError:

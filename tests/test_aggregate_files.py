@@ -76,13 +76,15 @@ def test_a_file_made_in_parts_is_written_only_when_its_bytes_change(tmp_path: Pa
 @hypothesis.given(
     st.none() | st.binary(max_size=12),
     st.lists(st.binary(max_size=5), max_size=6),
+    st.booleans(),
 )
 def test_a_page_made_in_pieces_is_written_only_when_its_bytes_change(
-    tmp_path_factory: pytest.TempPathFactory, disk: bytes | None, chunks: list[bytes]
+    tmp_path_factory: pytest.TempPathFactory, disk: bytes | None, chunks: list[bytes], known_size: bool
 ) -> None:
     """`write_stream_if_changed`: the pieces, each asked for only once the ones before it are compared (or
     written), end to end; an equal file is left as it is (same inode), any other (missing, shorter, longer,
-    differing anywhere) is replaced by exactly these bytes."""
+    differing anywhere) is replaced by exactly these bytes; the same when their total size is given (a file of
+    another size is then not compared: `write_if_changed`, `write_parts_if_changed`)."""
     path = tmp_path_factory.mktemp("stream") / "page.md"
     if disk is not None:
         path.write_bytes(disk)
@@ -94,7 +96,8 @@ def test_a_page_made_in_pieces_is_written_only_when_its_bytes_change(
             asked.append(number)
             yield chunk
 
-    written = jsonio.write_stream_if_changed(path, pieces())
+    size = sum(map(len, chunks)) if known_size else None
+    written = jsonio.write_stream_if_changed(path, pieces(), size)
     assert written == (disk != b"".join(chunks)) and path.read_bytes() == b"".join(chunks)
     assert (path.stat().st_ino == inode) == (not written) and asked == list(range(len(chunks)))
     assert [p.name for p in path.parent.iterdir()] == ["page.md"]  # no temp file left
