@@ -7,6 +7,7 @@ are page candidates. Without a snapshot every file is a candidate.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections import defaultdict
@@ -51,11 +52,16 @@ class Plan:
     rels: list[str] = field(default_factory=list)
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its files, sorted
     subfolders: dict[str, list[str]] = field(default_factory=dict)  # folder -> its direct subfolders, sorted
-    no_digests: bool = False  # no digest store was saved (`--full` forgot it): each table job sends its table's
-    # digest even when it leaves the table as it was, or the main process reads every table back to digest it
-    # (torch: ~3.5 s of its one core, while the page pool waits for the links)
     _file_counts: dict[str, int] | None = None
     _added: list[str] | None = None
+
+    @functools.cached_property
+    def no_digests(self) -> bool:
+        """No digest store was saved (`--full` forgot it): each table job sends its table's digest even when it
+        leaves the table as it was, or the main process reads every table back to digest it (torch: ~3.5 s of
+        its one core, while the page pool waits for the links). Asked once the first job is made (a no-op
+        build makes none)."""
+        return not os.path.isdir(self.config.layout.digests)
 
     def job(self, rel: str, language: str) -> FileJob:
         return file_job(self.config, rel, self.modules[rel], language, self.no_digests)
@@ -182,7 +188,7 @@ def make_plan(
     else:
         packages = package_folders(rels)
         modules = {rel: module_name(rel, packages, config.root_name) for rel in rels}
-    plan = Plan(config, discovery, modules, rels=rels, clean=clean, no_digests=not os.path.isdir(config.layout.digests))
+    plan = Plan(config, discovery, modules, rels=rels, clean=clean)
     plan.folders, plan.subfolders = _folder_tree(rels)
     if previous is not None:
         _apply_snapshot(plan, previous)

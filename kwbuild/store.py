@@ -67,7 +67,7 @@ class Entry:
         language: str,
         payload: Digest | bytes | _Stored,
         names: bytes | None = None,
-        sent: bytes | _Spooled | None = None,
+        sent: bytes | _Stored | None = None,
     ) -> None:
         self.stamp = stamp
         self.hash = hash
@@ -77,7 +77,7 @@ class Entry:
         self._sent = sent  # the digest's bytes as its job sent them, or where they are (saved as they came)
 
     @classmethod
-    def of(cls, stamp: Stamp, digest: Digest, sent: bytes | _Spooled | None = None) -> Entry:
+    def of(cls, stamp: Stamp, digest: Digest, sent: bytes | _Stored | None = None) -> Entry:
         return cls(stamp, digest.hash, digest.language, digest, sent=sent)
 
     @property
@@ -91,7 +91,7 @@ class Entry:
         """The payload, read from its shard file if it is still there."""
         payload = self._payload
         if isinstance(payload, _Stored):
-            payload = self._payload = payload.digests.blob(payload.offset, payload.length)
+            payload = self._payload = payload.read()
         return payload
 
     @property
@@ -108,8 +108,11 @@ class Entry:
         """The digest and the names, as saved (a digest still in its shard file is read from it now, one a job
         sent is saved as it came: encoding the torch tree's decoded digests again took ~0.3 s)."""
         payload, names, sent = self._read(), self._names, self._sent
-        if isinstance(sent, _Spooled):
-            sent = sent.read()
+        if isinstance(sent, _Stored):
+            try:
+                sent = sent.read()
+            except OSError:  # the spool closed: encoded again
+                sent = None
         return (
             payload if isinstance(payload, bytes) else sent or marshal.dumps(to_plain(payload)),
             names if isinstance(names, bytes) else marshal.dumps(self.names),
@@ -117,12 +120,15 @@ class Entry:
 
 
 class _Stored:
-    """Where an entry's digest is: its place in the digests' part of a shard file."""
+    """Where a digest's bytes are: their place in the digests' part of a shard file, or in the spool's file."""
 
-    __slots__ = ("digests", "length", "offset")
+    __slots__ = ("length", "offset", "source")
 
-    def __init__(self, digests: _Digests, offset: int, length: int) -> None:
-        self.digests, self.offset, self.length = digests, offset, length
+    def __init__(self, source: _Digests | DigestSpool, offset: int, length: int) -> None:
+        self.source, self.offset, self.length = source, offset, length
+
+    def read(self) -> bytes:
+        return self.source.blob(self.offset, self.length)
 
 
 class _Digests:
@@ -344,7 +350,7 @@ class DigestStore:
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if saved is not None and saved.stamp == stamp and rel not in self._forgotten:
             return saved
-        taken = self.spool.take_sent(rel) if self.spool is not None else None
+        taken = self.spool.take(rel) if self.spool is not None else None
         if taken is not None:
             try:
                 return Entry.of(stamp, digest_from_bytes(taken[0], strings), taken[1])
@@ -396,14 +402,9 @@ class DigestSpool:
         if self._held_size > self._keep:
             self._spill()
 
-    def take(self, rel: str) -> bytes | None:
-        """The digest sent for `rel` (once), or None."""
-        taken = self.take_sent(rel)
-        return None if taken is None else taken[0]
-
-    def take_sent(self, rel: str) -> tuple[bytes, bytes | _Spooled] | None:
-        """`take`, with where the bytes can be read again until the spool closes: themselves when held in memory
-        (an edit's few), else their place in the file."""
+    def take(self, rel: str) -> tuple[bytes, bytes | _Stored] | None:
+        """The digest sent for `rel` (once), or None; with where its bytes can be read again until the spool
+        closes: themselves when held in memory (an edit's few), else their place in the file."""
         data = self._held.pop(rel, None)
         if data is not None:
             self._held_size -= len(data)
@@ -411,19 +412,20 @@ class DigestSpool:
         place = self._places.pop(rel, None)
         if place is None:
             return None
-        spooled = _Spooled(self, *place)
-        data = spooled.read()
-        return None if data is None else (data, spooled)
-
-    def read(self, offset: int, length: int) -> bytes | None:
-        """`length` bytes of the file at `offset`, or None (the spool closed, or the file cut short)."""
-        if self._fd is None:
-            return None
+        stored = _Stored(self, *place)
         try:
-            data = os.pread(self._fd, length, offset)
+            return stored.read(), stored
         except OSError:
             return None
-        return data if len(data) == length else None
+
+    def blob(self, offset: int, length: int) -> bytes:
+        """`length` bytes of the file at `offset`; OSError when the spool is closed or the file cut short."""
+        if self._fd is None:
+            raise OSError("the digest spool is closed")
+        data = os.pread(self._fd, length, offset)
+        if len(data) != length:
+            raise OSError("the digest spool's file was cut short")
+        return data
 
     def close(self) -> None:
         """Drop every digest not taken, and the file (also one that a build killed before its end left)."""
@@ -451,18 +453,6 @@ class DigestSpool:
             self._places[rel] = (self._end, len(blob))
             self._end += len(blob)
         self._held, self._held_size = {}, 0
-
-
-class _Spooled:
-    """Where a digest a job sent lies in the spool's file (read again when the store is saved)."""
-
-    __slots__ = ("length", "offset", "spool")
-
-    def __init__(self, spool: DigestSpool, offset: int, length: int) -> None:
-        self.spool, self.offset, self.length = spool, offset, length
-
-    def read(self) -> bytes | None:
-        return self.spool.read(self.offset, self.length)
 
 
 def _index_of(entries: dict[str, Entry]) -> NameIndex:

@@ -497,9 +497,7 @@ def planned_pages(plan: Plan, builders: Builders, decided: dict[str, bool] | Non
     """The files whose page tasks this build creates (once the links are written), in path order: by
     `page_wanted`, or as `decided` when the links task wrote each file's links (see `_PageStream`; a file it did
     not link, a source gone during the build, by `page_wanted`: its page task removes its pages)."""
-    wanted, written = page_wanted(plan), set(builders.pages.links_written)
-    if decided is None:
-        return [rel for rel in plan.rels if wanted(rel, rel in written)]
+    wanted, written, decided = page_wanted(plan), set(builders.pages.links_written), decided or {}
     return [rel for rel in plan.rels if (decided[rel] if rel in decided else wanted(rel, rel in written))]
 
 
