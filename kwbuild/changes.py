@@ -33,8 +33,8 @@ def _api(digest: Digest | None) -> dict[str, tuple[str, str]]:
     """qualname -> (kind, signature); the first definition of a qualname counts."""
     api: dict[str, tuple[str, str]] = {}
     if digest is not None:
-        for symbol, signature in zip(digest.symbols, signatures_of(digest), strict=True):
-            api.setdefault(symbol[1], (symbol[2], signature))
+        for qualname, kind, signature in zip(digest.qualnames, digest.kinds, signatures_of(digest), strict=True):
+            api.setdefault(qualname, (kind, signature))
     return api
 
 

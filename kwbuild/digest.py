@@ -13,6 +13,10 @@ saves an interned string with a flag and interns it again on every load, which m
 the name index that an edit of torch needs ~0.1 s slower; a shared string is saved once per digest and read back
 as a plain one.
 
+The symbols are kept by column (names, qualnames, kinds, lines, parents), not as a tuple per symbol: the torch
+tree's ~250,000 symbols as rows took ~22 MB more of every large build's memory (a row and a line number are two
+objects each; a column is one, and the lines are 4 bytes each). `Digest.symbols` makes the rows when asked.
+
 The symbols' signatures are kept apart, compressed (`signatures`, read with `signatures_of`): only the change
 report reads them, for the files that changed, and as strings the torch tree's ~120,000 distinct ones took
 15.6 MB of every large build's memory (3.9 MB compressed, ~0.3 s of zlib for the whole tree).
@@ -20,6 +24,7 @@ report reads them, for the files that changed, and as strings the torch tree's ~
 
 from __future__ import annotations
 
+import array
 import marshal
 import zlib
 from typing import Any, Final, NamedTuple
@@ -58,16 +63,25 @@ class Digest(NamedTuple):
     partial: bool
     errors: int
     symbol_counts: tuple[tuple[str, int], ...]
-    symbols: tuple[SymbolRef, ...]
+    names: tuple[str, ...]  # the symbols' names, in the table's order; and so the next four columns
+    qualnames: tuple[str, ...]
+    kinds: tuple[str, ...]
+    symbol_lines: bytes  # unsigned 32-bit integers in the machine's order: see `lines_of`
+    parents: tuple[str | None, ...]
     imports: tuple[ImportRef, ...]
     anchors: tuple[str | None, ...]  # each symbol's anchor on the file's pages, None for its `anchor_base`
     signatures: bytes  # each symbol's signature, compressed: see `signatures_of`
+
+    @property
+    def symbols(self) -> tuple[SymbolRef, ...]:
+        """Each symbol as a (name, qualname, kind, line, parent) row, in the table's order (made at each call)."""
+        return tuple(zip(self.names, self.qualnames, self.kinds, lines_of(self), self.parents, strict=True))
 
 
 def digest_table(table: Table, strings: dict[str, str] | None = None) -> Digest:
     """The digest of one table; its strings are the first equal ones in `strings` (a pool that digests made
     with it share, and that this adds to; see `shared`)."""
-    exported = table.get("all")
+    exported, symbols = table.get("all"), table["symbols"]
     digest = Digest(
         path=table["path"],
         module=table["module"],
@@ -80,13 +94,17 @@ def digest_table(table: Table, strings: dict[str, str] | None = None) -> Digest:
         partial=table["partial"],
         errors=len(table["errors"]),
         symbol_counts=tuple(symbol_counts(table).items()),
-        symbols=tuple((s["name"], s["qualname"], s["kind"], s["line"], s["parent"]) for s in table["symbols"]),
+        names=tuple(s["name"] for s in symbols),
+        qualnames=tuple(s["qualname"] for s in symbols),
+        kinds=tuple(s["kind"] for s in symbols),
+        symbol_lines=array.array("I", [s["line"] for s in symbols]).tobytes(),
+        parents=tuple(s["parent"] for s in symbols),
         imports=tuple(
             (i["module"], i["name"], i["asname"], i["level"], i["line"], i["type_checking"], i.get("system"))
             for i in table["imports"]
         ),
-        anchors=tuple(repeated_anchor_ids(s["qualname"] for s in table["symbols"])),
-        signatures=zlib.compress(marshal.dumps(tuple(s["signature"] for s in table["symbols"])), 1),
+        anchors=tuple(repeated_anchor_ids(s["qualname"] for s in symbols)),
+        signatures=zlib.compress(marshal.dumps(tuple(s["signature"] for s in symbols)), 1),
     )
     return shared(digest, {} if strings is None else strings)
 
@@ -99,10 +117,10 @@ def shared(digest: Digest, strings: dict[str, str]) -> Digest:
     return digest._replace(
         language=share(digest.language, digest.language),
         symbol_counts=tuple((share(kind, kind), count) for kind, count in digest.symbol_counts),
-        symbols=tuple(
-            (share(name, name), share(qualname, qualname), share(kind, kind), line, None if p is None else share(p, p))
-            for name, qualname, kind, line, p in digest.symbols
-        ),
+        names=tuple(share(name, name) for name in digest.names),
+        qualnames=tuple(share(qualname, qualname) for qualname in digest.qualnames),
+        kinds=tuple(share(kind, kind) for kind in digest.kinds),
+        parents=tuple(None if parent is None else share(parent, parent) for parent in digest.parents),
         imports=tuple(
             (None if m is None else share(m, m), None if n is None else share(n, n), asname, level, line, typed, system)
             for m, n, asname, level, line, typed, system in digest.imports
@@ -117,13 +135,18 @@ def digest_bytes(table: Table) -> bytes | None:
     torch, reading the 11,771 tables of a fresh output and digesting them cost its one core ~3 s."""
     try:
         return marshal.dumps(to_plain(digest_table(table)))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # a line outside 0..2**32 - 1 overflows
         return None
 
 
 def digest_from_bytes(data: bytes, strings: dict[str, str]) -> Digest:
     """The digest of `digest_bytes`, its strings shared through `strings` (see `shared`)."""
     return shared(from_plain(marshal.loads(data)), strings)
+
+
+def lines_of(digest: Digest) -> memoryview:
+    """Each symbol's line, in the order of `digest.symbols` (a view of `digest.symbol_lines`)."""
+    return memoryview(digest.symbol_lines).cast("I")
 
 
 def signatures_of(digest: Digest) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ def _manifest(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def symbol_map_part(digest: Digest) -> tuple[object, ...]:
     """What the symbol map reads of a digest (if it is equal, the symbol map is too)."""
-    return digest.path, digest.module, tuple(s[:5] for s in digest.symbols)
+    return digest.path, digest.module, digest.names, digest.qualnames, digest.kinds, digest.symbol_lines, digest.parents
 
 
 def build_symbol_map(digests: Iterable[Digest]) -> dict[str, Any]:

@@ -41,12 +41,16 @@ def is_test_file(path: str) -> bool:
 
 def link_part(digest: Digest) -> tuple[object, ...]:
     """What linking reads of a digest: if it is equal for every changed file, every link is unchanged."""
-    toplevel = tuple(s[0] for s in digest.symbols if s[4] is None)
+    toplevel = tuple(_toplevel_names(digest))
     return digest.path, digest.module, digest.all, digest.imports, toplevel
 
 
 def _toplevel(digest: Digest) -> set[str]:
-    return {s[0] for s in digest.symbols if s[4] is None}
+    return set(_toplevel_names(digest))
+
+
+def _toplevel_names(digest: Digest) -> Iterator[str]:
+    return (name for name, parent in zip(digest.names, digest.parents, strict=True) if parent is None)
 
 
 def links_unchanged(changes: dict[str, tuple[Digest | None, Digest | None]], imported: Collection[str]) -> bool:
@@ -225,7 +229,7 @@ class Linker:
         module = self._loaded.get(path)
         if module is None:
             digest = self.files[path]
-            toplevel = frozenset(s[0] for s in digest.symbols if s[4] is None)
+            toplevel = frozenset(_toplevel_names(digest))
             module = _Module(path, digest, toplevel)
             for imp in digest.imports:
                 if imp[I_NAME] == "*":

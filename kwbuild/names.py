@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kwbuild.digest import I_NAME, NAME, Digest
+from kwbuild.digest import I_NAME, Digest
 
 FileNames = tuple[tuple[str, ...], tuple[str, ...]]
 """A file's names: those it defines (one per symbol, in order) and those its imports ask for (distinct, sorted)."""
@@ -24,7 +24,7 @@ MAX_PATCHED = 2000  # more names changed than this: the index is made again from
 def file_names(digest: Digest) -> FileNames:
     """What a file adds to the index."""
     imported = sorted({name for imp in digest.imports if (name := imp[I_NAME]) is not None})
-    return tuple(symbol[NAME] for symbol in digest.symbols), tuple(imported)
+    return digest.names, tuple(imported)
 
 
 def name_order(name: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kwbuild import jsonio
-from kwbuild.digest import Digest
+from kwbuild.digest import Digest, lines_of
 from kwbuild.discover import README_NAMES
 from kwbuild.index import symbol_map_part
 from kwbuild.jobs import BuildStats
@@ -285,10 +285,12 @@ def _on_disk(docs: str, name: str) -> set[str]:
 def _keyword_entries_of(digests: list[Digest], names: set[str] | None) -> list[KeywordEntry]:
     """The A-Z index's entries of these files: all, or those of these names."""
     return [
-        (symbol[0], symbol[2], symbol[1], digest.path, symbol[3], anchor)
+        (name, kind, qualname, digest.path, line, anchor)
         for digest in digests
-        for symbol, anchor in zip(digest.symbols, digest.anchors, strict=True)
-        if names is None or symbol[0] in names
+        for name, qualname, kind, line, anchor in zip(
+            digest.names, digest.qualnames, digest.kinds, lines_of(digest), digest.anchors, strict=True
+        )
+        if names is None or name in names
     ]
 
 

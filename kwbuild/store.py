@@ -45,7 +45,7 @@ from kwbuild.digest import Digest, digest_from_bytes, digest_table, from_plain, 
 from kwbuild.names import FileNames, NameIndex, file_names
 from kwbuild.render import RENDER_VERSION
 
-FORMAT = 11  # and the renderers' version: digests hold the symbols' repeated anchors, signatures compressed
+FORMAT = 12  # and the renderers' version: digests hold their symbols by column, repeated anchors, signatures compressed
 SHARDS = 64
 NAMES_FILE = "names.marshal"
 MAGIC = b"KWDA"  # then the lengths of the entries' part and of the digests' part (4 bytes each), the two parts
@@ -358,7 +358,7 @@ class DigestStore:
                 pass  # damaged on its way: the table is read instead
         try:
             return Entry.of(stamp, digest_table(jsonio.read_json(path), strings))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             return None  # a damaged table: left out here; its task rewrites it on the next build
 
     def _index_after(self, view: View) -> NameIndex:

@@ -3,6 +3,7 @@ gives the bytes of the whole value dumped."""
 
 from __future__ import annotations
 
+import array
 import marshal
 import mmap
 import zlib
@@ -111,13 +112,14 @@ def test_a_page_in_pieces_replaces_a_folder_in_its_way(tmp_path: Path) -> None:
 
 
 def _digest(path: str, names: list[str], errors: int) -> Digest:
-    symbols = tuple((name, f"Q.{name}", "function", line + 1, None) for line, name in enumerate(names))
-    counts = (("function", len(symbols)),) if symbols else ()
+    counts = (("function", len(names)),) if names else ()
+    qualnames, kinds, parents = tuple(f"Q.{name}" for name in names), ("function",) * len(names), (None,) * len(names)
+    lines = array.array("I", range(1, len(names) + 1)).tobytes()
     imports = tuple((name, None, None, 0, 1, False, None) for name in names[:2])
     anchors = tuple(f"sym-Q.{name}" for name in names)
     signatures = zlib.compress(marshal.dumps(tuple("()" for _ in names)))
     return Digest(path, path.replace("/", "."), "python", "h" + path, 10, 3, None, None, False, errors, counts,
-                  symbols, imports, anchors, signatures)  # fmt: skip
+                  tuple(names), qualnames, kinds, lines, parents, imports, anchors, signatures)  # fmt: skip
 
 
 PATHS = st.sampled_from(["a.py", "b/c.py", "b/d.py", "e\u00e9.py", "z.py"])
