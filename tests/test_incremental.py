@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kwbuild import jsonio, pages, store
+from kwbuild import jsonio, link, pages, store
 from kwbuild.digest import Digest, digest_bytes, digest_table, lines_of, signatures_of
 from kwbuild.extract import python as python_extractor
 from kwbuild.names import file_names
@@ -460,6 +460,29 @@ def test_a_digest_holds_its_symbols_by_column_and_makes_their_rows_when_asked(pr
         )
         digest_store.forget(["m.py"])
         assert digest_store.view(["m.py"]).digest("m.py") is None
+
+
+def test_equal_resolutions_of_imports_are_one_dict(project: Project) -> None:
+    """The links resolve each distinct place once: equal resolutions of the tree's imports (Python's and C/C++'s)
+    are one dict (the torch tree's 108,798 imports have 19,121), and the links files say the same as before."""
+    for rel in ("a.py", "b.py"):
+        project.write(rel, "import os\nfrom pkg import x\nimport pkg.mod\n")
+    project.write("pkg/__init__.py", "x = 1\n")
+    project.write("pkg/mod.py", "y = 2\n")
+    for rel in ("c/m.cpp", "c/n.cpp"):
+        project.write(rel, '#include <vector>\n#include "h.h"\n#include "gone.h"\nint f();\n')
+    project.write("c/h.h", "int g();\n")
+    project.build()
+    tables = project.out / "tables"
+    digests = {d.path: d for d in (digest_table(jsonio.read_json(p)) for p in tables.rglob("*.json"))}
+    linker = link.Linker(digests.values())
+    for first, second in (("a.py", "b.py"), ("c/m.cpp", "c/n.cpp")):
+        one, other = linker.resolve_file(digests[first]), linker.resolve_file(digests[second])
+        assert len(one) == 3 and all(x is y for x, y in zip(one, other, strict=True))
+        on_disk = jsonio.read_json(project.out / "links" / f"{first}.json")["imports"]
+        assert on_disk == one == jsonio.read_json(project.out / "links" / f"{second}.json")["imports"]
+    assert [r["resolution"] for r in linker.resolve_file(digests["a.py"])] == ["external", "symbol", "module"]
+    assert [r["resolution"] for r in linker.resolve_file(digests["c/m.cpp"])] == ["external", "module", "unresolved"]
 
 
 def test_the_digests_of_one_view_share_their_strings_and_the_pool_goes_with_the_view(project: Project) -> None:
