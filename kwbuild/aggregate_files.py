@@ -1,5 +1,6 @@
-"""`index.json` and `symbols.json` as spliced files (see `kwbuild.spliced`): made whole from every digest, or
-patched from the changed digests, always the bytes `jsonio.dumps` gives for the whole value (pure).
+"""`index.json` and `symbols.json` as spliced files (see `kwbuild.spliced`): made whole from every digest (as they
+are written: an `Assembly`), or patched from the changed digests, always the bytes `jsonio.dumps` gives for the
+whole value (pure).
 
 `symbols.json` is `{"schema_version":N,"symbols":{` then one `"name":[...]` item per name, then `}}`; `index.json`
 is `{"files":[` then one entry per file in path order, then `],"schema_version":N,"totals":{...}}`, its totals
@@ -15,17 +16,18 @@ import orjson
 
 from kwbuild.digest import Digest
 from kwbuild.index import build_manifest, changed_definitions, manifest_entry, symbol_definitions
+from kwbuild.jsonio import trimmed
 from kwbuild.model import SCHEMA_VERSION
-from kwbuild.spliced import Spliced, assemble, patch
+from kwbuild.spliced import Assembly, Spliced, patch
 
 Changes = Mapping[str, tuple[Digest | None, Digest | None]]
 _OPTIONS = orjson.OPT_SORT_KEYS
 
 
 # --- symbols.json ------------------------------------------------------------------------------------------
-def symbol_map_file(digests: Iterable[Digest]) -> Spliced:
+def symbol_map_file(digests: Iterable[Digest]) -> Assembly:
     items = ((name, _symbol_item(name, found)) for name, found in symbol_definitions(digests))
-    return assemble(_SYMBOLS_HEAD, items, _SYMBOLS_TAIL)
+    return Assembly(_SYMBOLS_HEAD, items, _SYMBOLS_TAIL)
 
 
 def patch_symbol_map(old: Spliced, changes: Changes) -> Spliced:
@@ -52,10 +54,10 @@ _SYMBOLS_TAIL = b"}}\n"
 
 
 # --- index.json --------------------------------------------------------------------------------------------
-def manifest_file(digests: Iterable[Digest]) -> Spliced:
+def manifest_file(digests: Iterable[Digest]) -> Assembly:
     manifest = build_manifest(digests)
-    items = ((entry["path"], orjson.dumps(entry, option=_OPTIONS)) for entry in manifest["files"])
-    return assemble(_MANIFEST_HEAD, items, _manifest_tail(manifest["totals"]))
+    items = ((entry["path"], trimmed(orjson.dumps(entry, option=_OPTIONS))) for entry in manifest["files"])
+    return Assembly(_MANIFEST_HEAD, items, _manifest_tail(manifest["totals"]))
 
 
 def patch_manifest(old: Spliced, changes: Changes) -> Spliced | None:
@@ -67,7 +69,7 @@ def patch_manifest(old: Spliced, changes: Changes) -> Spliced | None:
     if not isinstance(rest, dict) or rest.get("schema_version") != SCHEMA_VERSION or "totals" not in rest:
         return None
     items = {
-        rel: None if after is None else orjson.dumps(manifest_entry(after), option=_OPTIONS)
+        rel: None if after is None else trimmed(orjson.dumps(manifest_entry(after), option=_OPTIONS))
         for rel, (_before, after) in changes.items()
     }
     return patch(old, items, _MANIFEST_HEAD, _manifest_tail(_totals(dict(rest["totals"]), changes.values())))

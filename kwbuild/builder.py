@@ -21,7 +21,7 @@ from kwbuild.digest import Digest
 from kwbuild.index import manifest_entry, symbol_map_part
 from kwbuild.jobs import BuildStats, FileJob, Outcome
 from kwbuild.layout import Layout
-from kwbuild.spliced import Spliced
+from kwbuild.spliced import Assembly, Spliced
 from kwbuild.store import Change, DigestSpool, DigestStore, View
 from kwbuild.table_job import build_table_file
 
@@ -100,22 +100,24 @@ class TableBuilder:
         path: str,
         places: str,
         part: Callable[[Digest], object],
-        build: Callable[[list[Digest]], Spliced],
+        build: Callable[[list[Digest]], Assembly],
         update: Callable[[Spliced, dict[str, Change]], Spliced | None],
     ) -> tuple[dict[str, Any], Spliced | None]:
         """An aggregate JSON file: kept when `part` of every changed digest is equal; in a trusted build the changes
         are spliced into the file on disk (the one they were made since; see `kwbuild.spliced`); else it is built
-        from every digest. Also the file as made (None when it was kept without being read)."""
+        from every digest as it is written. Also the file as made (None when it was kept without being read; mapped
+        from disk when it was built whole)."""
         view = self.view(rels)
         if view.unchanged(part) and os.path.exists(path):
             return {"written": False}, None
         old = _read_spliced(path, places) if self.trusted and not view.complete else None
         new = update(old, view.changes) if old is not None else None
         if old is None or new is None:
-            new = build(view.digests)
-            written = jsonio.write_parts_if_changed(path, new.parts)
+            made = build(view.digests)
+            written = jsonio.write_stream_if_changed(path, made.chunks())
             self.stats.pages_written += written
-            _save_places(path, places, new)
+            _save_places(path, places, made)
+            new = _read_spliced(path, places)
         elif new.unchanged:  # the patch gave the bytes on disk back, and its places are those recorded
             written = False
         else:  # written on a thread while the next tasks run (the kernel copies the runs kept from the old file)
@@ -200,7 +202,7 @@ def _write_patched(path: str, places: str, file: Spliced) -> None:
     _save_places(path, places, file)
 
 
-def _save_places(path: str, places: str, file: Spliced) -> None:
+def _save_places(path: str, places: str, file: Spliced | Assembly) -> None:
     info = os.stat(path)
     stamp = [info.st_ino, info.st_mtime_ns, info.st_size]
     jsonio.write_if_changed(places, marshal.dumps((PLACES_FORMAT, stamp, file.keys, file.ends, file.head)))
