@@ -94,10 +94,11 @@ class PageBuilder:
         self.on_file_links: Callable[[str, bool], None] | None = None  # given each file as its links are written
         self.planned: list[str] | None = None  # files whose page tasks this build creates, once known
         self.unsure: set[str] | None = None  # trusted build: the only files whose links file may be missing
+        self.link_uses: dict[str, FileUses] | None = None  # what the links task made, for the cross-reference
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["prefetcher"] = state["on_links"] = state["on_file_links"] = state["pool"] = None
+        state["prefetcher"] = state["on_links"] = state["on_file_links"] = state["pool"] = state["link_uses"] = None
         return state
 
     def job(self, rel: str) -> PageJob:
@@ -117,10 +118,12 @@ class PageBuilder:
         unchanged = _links_stable(self.view(rels))
         check = rels if self.unsure is None else [rel for rel in rels if rel in self.unsure]
         if not unchanged or not all(os.path.exists(self.layout.links_path(rel)) for rel in check):
+            self.link_uses = {}
             for rel, links in Linker(self.view(rels).digests).link_all():
                 written = jsonio.write_if_changed(self.layout.links_path(rel), jsonio.dumps(links))
                 if written:
                     self.links_written.append(rel)
+                self.link_uses[rel] = _uses(rel, links)
                 if self.on_file_links is not None:
                     self.on_file_links(rel, written)
         if self.on_links is not None:
@@ -222,21 +225,22 @@ class PageBuilder:
 
     def build_imports(self, rels: list[str]) -> dict[str, Any]:
         """doit action: the cross-reference pages (what each module imports from the tree, who imports it)."""
+        known, self.link_uses = self.link_uses, None
         if (
             _links_stable(self.view(rels))
             and not self.links_written
             and os.path.exists(self.layout.docs_file("imports.md"))
         ):
             return {"written": 0}  # made from these very links by the last build that saved the digests
-        uses: dict[str, set[str]] = defaultdict(set)
-        modules: dict[str, str] = {}
-        for rel in rels:
-            try:
-                links: Links = jsonio.read_json(self.layout.links_path(rel))
-            except FileNotFoundError:
-                continue
-            modules[rel] = links["module"] or rel
-            uses[rel].update(r["resolved_path"] for r in links["imports"] if r["resolved_path"] not in (None, rel))
+        if known is None or not all(rel in known for rel in rels):  # the links task did not make them all
+            known = {}
+            for rel in rels:
+                try:
+                    known[rel] = _uses(rel, jsonio.read_json(self.layout.links_path(rel)))
+                except FileNotFoundError:
+                    continue
+        modules = {rel: known[rel][0] for rel in rels if rel in known}
+        uses = {rel: set(known[rel][1]) for rel in modules}
         used_by: dict[str, set[str]] = defaultdict(set)
         for rel, targets in uses.items():
             for target in targets:
@@ -299,6 +303,15 @@ MAX_PATCHED = 100  # more changed files than this: the module index is rendered 
 
 def _module_of(digest: Digest) -> ModuleRow:
     return digest.module or digest.path, digest.path, digest.docstring or "", sum(n for _, n in digest.symbol_counts)
+
+
+FileUses = tuple[str, tuple[str, ...]]
+"""A file's module (its path when it has none) and the other files its imports land in."""
+
+
+def _uses(rel: str, links: Links) -> FileUses:
+    targets = dict.fromkeys(r["resolved_path"] for r in links["imports"] if r["resolved_path"] not in (None, rel))
+    return links["module"] or rel, tuple(targets)
 
 
 def _pairs(paths: set[str], modules: dict[str, str]) -> list[tuple[str, str]]:

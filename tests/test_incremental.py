@@ -360,6 +360,33 @@ def test_an_edit_rewrites_one_shard_of_the_digest_store_and_prunes_doit_state(
     assert [key for key in manifest if not key.endswith(":")] == list(manifest["deps:"]) == []
 
 
+def test_the_import_cross_reference_takes_the_links_the_links_task_made_and_reads_them_when_it_did_not(
+    tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build whose links task ran makes the cross-reference from the links it made, without reading the ~12,000
+    links files back; one whose links were up to date (the pages deleted) reads them: the same pages."""
+    links_read: list[str] = []  # by the cross-reference's task (the page tasks read their own file's links)
+    read_json, build_imports = jsonio.read_json, pages.PageBuilder.build_imports
+
+    def counted(path: Any) -> Any:
+        links_read.append(str(path))
+        return read_json(path)
+
+    def imports_task(builder: pages.PageBuilder, rels: list[str]) -> Any:
+        with monkeypatch.context() as patched:
+            patched.setattr(jsonio, "read_json", counted)
+            return build_imports(builder, rels)
+
+    monkeypatch.setattr(pages.PageBuilder, "build_imports", imports_task)
+    tree.build()
+    xref = (tree.out / "docs" / "imports.md").read_bytes()
+    assert links_read == [] and "- Imports from the tree (1): [`pkg.core`]" in xref.decode()
+    shutil.rmtree(tree.out / "docs")
+    tree.build()
+    assert len(links_read) == len(list((tree.out / "links").rglob("*.json"))) > 3
+    assert (tree.out / "docs" / "imports.md").read_bytes() == xref
+
+
 def test_the_import_cross_reference_follows_import_edits_and_only_them(
     tree: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
