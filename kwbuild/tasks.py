@@ -23,14 +23,14 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import doit.plugin
 import orjson
 from doit import create_after
 from doit.action import PythonAction
 from doit.cmd_base import ModuleTaskLoader
-from doit.control import TaskControl
+from doit.control import ExecNode, TaskControl, TaskDispatcher
 from doit.dependency import FileChangedChecker, SqliteDB
 from doit.doit_cmd import DoitMain
 from doit.task import IOConfig, Task, create_action
@@ -330,6 +330,23 @@ def _add_implicit_task_dep(targets: dict[str, str], task: Any, deps_list: list[s
 
 
 TaskControl.add_implicit_task_dep = staticmethod(_add_implicit_task_dep)
+
+_update_waiting = TaskDispatcher._update_waiting
+_FINISHED_NODE: Final = {"wait_run": frozenset(), "wait_run_calc": frozenset(), "waiting_me": frozenset(),
+                         "calc_dep": frozenset(), "ancestors": (), "bad_deps": (), "ignored_deps": ()}  # fmt: skip
+
+
+def _update_waiting_and_release(dispatcher: TaskDispatcher, processed: ExecNode | None) -> None:
+    """doit's `_update_waiting`, then a finished task's node lets go of its seven containers (~1 KB: its tasks
+    waited for, waiting for it, ancestors, failed parents...): doit reads them only while the task is waiting or
+    running (it adds to `waiting_me` only while `run_status` is None or "run"), and keeps every node to the end
+    of the build (the torch tree: ~24,000, ~25 MB at the build's peak)."""
+    _update_waiting(dispatcher, processed)
+    if processed is not None and processed.run_status not in (None, "run"):
+        vars(processed).update(_FINISHED_NODE)
+
+
+TaskDispatcher._update_waiting = _update_waiting_and_release
 
 
 def _action(method: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:

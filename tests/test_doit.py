@@ -259,3 +259,46 @@ def test_a_per_file_task_runs_its_action_without_inspecting_it(small: Project, m
     monkeypatch.setattr(inspect, "signature", no_inspection)
     assert task.execute(Stream(0)) is None  # no failure
     assert task.values == {"status": "parsed", "written": True} and (small.out / "tables/b.py.json").is_file()
+
+
+def test_a_finished_tasks_node_lets_go_of_its_containers_and_doit_runs_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doit keeps a node per task to the end of a build; once a task is finished, its node's containers (tasks it
+    waited for, tasks waiting for it, ancestors, failed parents) are let go. The order of the tasks, the up-to-date
+    check and a failure's dependents (not run) are as doit makes them, run by doit's own runner."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.control import TaskDispatcher
+    from doit.doit_cmd import DoitMain
+
+    import kwbuild.tasks  # noqa: F401  (installs the release on doit's dispatcher)
+
+    ran: list[str] = []
+    dispatchers: list[TaskDispatcher] = []
+    made = TaskDispatcher.__init__
+
+    def spied(self: TaskDispatcher, *args: object) -> None:
+        made(self, *args)
+        dispatchers.append(self)
+
+    monkeypatch.setattr(TaskDispatcher, "__init__", spied)
+
+    def step(name: str, ok: bool = True) -> dict[str, object]:
+        return {"actions": [lambda: ran.append(name) or ok], "verbosity": 0}
+
+    namespace = {
+        "task_a": lambda: step("a"),
+        "task_b": lambda: {**step("b"), "task_dep": ["a"]},
+        "task_c": lambda: {**step("c"), "task_dep": ["b", "a"]},
+        "task_bad": lambda: {**step("bad", ok=False), "task_dep": ["a"]},
+        "task_after_bad": lambda: {**step("after_bad"), "task_dep": ["bad", "c"]},
+        "task_same": lambda: {**step("same"), "uptodate": [True]},
+    }
+    args = ["--db-file", str(tmp_path / "db"), "--backend", "sqlite3", "--continue"]
+    assert DoitMain(ModuleTaskLoader(namespace)).run(args) == 2  # a task failed, a dependent is an error
+    assert ran.index("a") < ran.index("b") < ran.index("c") and "bad" in ran and "after_bad" not in ran
+    assert "same" not in ran
+    nodes = dispatchers[0].nodes
+    assert {nodes[name].run_status for name in nodes} == {"successful", "failure", "up-to-date"}
+    for node in nodes.values():
+        assert node.waiting_me == node.wait_run == frozenset() and node.ancestors == node.bad_deps == ()
