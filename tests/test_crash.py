@@ -114,6 +114,37 @@ def test_a_build_killed_while_its_pool_parses_takes_its_workers_with_it(project:
     assert '"qualname":"f149999"' in (project.out / "tables" / "a_big.py.json").read_text()
 
 
+def test_a_lock_held_for_a_build_of_another_user_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `running` marker names a process this user may not signal (`kill(pid, 0)` fails with EPERM: it lives,
+    as another user's build): the lock is refused at once, not waited for as a killed build's would be."""
+    import fcntl
+
+    from kwbuild import build
+
+    (tmp_path / "lock").touch()
+    (tmp_path / "running").write_text("4242\n")
+    holder, contender = (os.open(tmp_path / "lock", os.O_RDWR) for _ in range(2))
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: its lock blocks `contender`, in this process too
+    signalled: list[int] = []
+    monkeypatch.setattr(build, "LEFTOVERS_WAIT", 0.5)
+    for error, waited in ((PermissionError, False), (ProcessLookupError, True)):
+
+        def kill(pid: int, sig: int, error: type[OSError] = error) -> None:
+            signalled.append(pid)
+            raise error
+
+        monkeypatch.setattr(os, "kill", kill)
+        started = time.monotonic()
+        assert not build._take_lock(contender, str(tmp_path / "running"))
+        assert (time.monotonic() - started >= 0.5) == waited and signalled[-1] == 4242
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    assert build._take_lock(contender, str(tmp_path / "running"))
+    os.close(holder)
+    os.close(contender)
+
+
 def test_the_next_build_waits_for_the_lock_a_killed_build_left_to_its_children(project: Project) -> None:
     """The build named by the `running` marker is gone but a process still holds the lock (a child of it, not
     ended yet): the next build waits for it; while the named build runs, the next one is refused at once."""
