@@ -59,3 +59,30 @@ def test_the_bench_stops_at_once_with_one_line_when_its_builds_cannot_import_kwb
         bench.require_kwbuild()
     assert isinstance(stopped.value.code, str) and "cannot import kwbuild" in stopped.value.code
     assert "\n" not in stopped.value.code
+
+
+def test_the_bench_measures_a_process_trees_memory_as_summed_pss_and_judges_the_goal_on_it(tmp_path: Path) -> None:
+    """A parent and its forked child share 200 MB (copy-on-write): their RSS sum counts it twice, their summed PSS
+    once; the memory goal is judged on the PSS (a build over the goal by RSS sum alone passes)."""
+    from bench.run import MEMORY_MB, Run, Scenario, judge, timed
+
+    code = (
+        "import os, time\n"
+        "shared = bytearray(200 << 20)\n"
+        "shared[::4096] = b'x' * len(shared[::4096])  # every page touched, then shared by the fork\n"
+        "child = os.fork()\n"
+        "time.sleep(1.0)\n"
+        "if child == 0:\n"
+        "    os._exit(0)\n"
+        "os.waitpid(child, 0)\n"
+    )
+    run, _ = timed([sys.executable, "-c", code], tmp_path / "log", env={})
+    assert run.tree_rss_mb > 380 and 190 < run.tree_pss_mb < 260
+    build = {"parsed": 0}
+    scenarios = {
+        "cold": Scenario("cold", [Run(10.0, 10.0, build, tree_rss_mb=MEMORY_MB + 50, tree_pss_mb=MEMORY_MB - 1)]),
+        "floor": Scenario("floor", [Run(100.0, 100.0)]),
+        "noop": Scenario("noop", [Run(0.1, 0.1, build, tree_rss_mb=MEMORY_MB + 50, tree_pss_mb=MEMORY_MB + 1)]),
+    }
+    judge(scenarios)
+    assert scenarios["cold"].failures == [] and scenarios["noop"].failures == ["memory"]
