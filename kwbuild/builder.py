@@ -117,7 +117,7 @@ class TableBuilder:
             written = jsonio.write_stream_if_changed(path, made.chunks())
             self.stats.pages_written += written
             _save_places(path, places, made)
-            new = _read_spliced(path, places)
+            new = _mapped(path, made.keys, made.ends, made.head)
         elif new.unchanged:  # the patch gave the bytes on disk back, and its places are those recorded
             written = False
         else:  # written on a thread while the next tasks run (the kernel copies the runs kept from the old file)
@@ -187,13 +187,23 @@ def _read_spliced(path: str, places: str) -> Spliced | None:
     try:
         with open(places, "rb") as handle:
             fmt, stamp, keys, ends, head = marshal.loads(handle.read())
+        if fmt != PLACES_FORMAT:
+            return None
+        return _mapped(path, keys, ends, head, stamp)
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+
+
+def _mapped(path: str, keys: list[str], ends: list[int], head: int, stamp: list[int] | None = None) -> Spliced | None:
+    """The file on disk with these places, mapped (its pages read only where asked); None when it is not the file
+    of `stamp` (inode, mtime, size), or cannot be mapped."""
+    try:
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
-            if fmt != PLACES_FORMAT or stamp != [info.st_ino, info.st_mtime_ns, info.st_size]:
+            if stamp is not None and stamp != [info.st_ino, info.st_mtime_ns, info.st_size]:
                 return None
-            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # pages read only where asked
-            return Spliced([data], keys, ends, head)
-    except (OSError, ValueError, EOFError, TypeError):
+            return Spliced([mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)], keys, ends, head)
+    except (OSError, ValueError):
         return None
 
 

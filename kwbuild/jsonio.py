@@ -11,9 +11,9 @@ import contextlib
 import itertools
 import mmap
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -60,28 +60,44 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes) -> bool:
 
 def write_stream_if_changed(path: str | os.PathLike[str], chunks: Iterable[bytes], size: int | None = None) -> bool:
     """`write_if_changed` of the chunks' bytes end to end, each made only when asked: compared with the file on
-    disk as they come, and written once one differs (those compared equal so far are kept until then). `size`:
-    their total length, when known (a file of another size is then not read at all). True when written."""
+    disk as they come, and written once one differs (the bytes found equal so far are then copied from the file on
+    disk, not held: a 38 MB symbol map equal but for its end is never in memory whole). `size`: their total length,
+    when known (a file of another size is then not read at all). True when written."""
     chunks = iter(chunks)
-    same: list[bytes] = []  # the chunks equal to the start of the file on disk
-    differs: list[bytes] = []
     try:
-        with open(path, "rb") as handle:
-            if size is None or os.fstat(handle.fileno()).st_size == size:
-                for chunk in chunks:
-                    if handle.read(len(chunk)) != chunk:
-                        differs.append(chunk)
-                        break
-                    same.append(chunk)
-                else:
-                    if size is not None or not handle.read(1):
-                        return False
+        handle = open(path, "rb")  # noqa: SIM115  (a `with` below, once it is known to exist)
     except FileNotFoundError:
-        pass
+        handle = None
     except IsADirectoryError:
         _remove_tree(Path(path))
-    atomic_write_parts(path, itertools.chain(same, differs, chunks))
+        handle = None
+    if handle is None:
+        atomic_write_parts(path, chunks)
+        return True
+    with handle:
+        equal, differs = 0, []
+        if size is None or os.fstat(handle.fileno()).st_size == size:
+            for chunk in chunks:
+                if handle.read(len(chunk)) != chunk:
+                    differs.append(chunk)
+                    break
+                equal += len(chunk)
+            else:
+                if size is not None or not handle.read(1):
+                    return False
+        atomic_write_parts(path, itertools.chain(_start_of(handle, equal), differs, chunks))
     return True
+
+
+def _start_of(handle: BinaryIO, length: int, piece: int = 1 << 20) -> Iterator[bytes]:
+    """The first `length` bytes of an open file, a piece at a time."""
+    handle.seek(0)
+    while length > 0:
+        data = handle.read(min(piece, length))
+        if not data:
+            raise OSError(f"{handle.name} got shorter while it was read")
+        length -= len(data)
+        yield data
 
 
 def write_or_touch(path: str | os.PathLike[str], data: bytes) -> bool:

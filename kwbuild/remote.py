@@ -89,6 +89,8 @@ def _field_problem(table: dict[str, Any]) -> str | None:
         items = table[field]
         if not isinstance(items, list) or not all(_has_fields(item, required, optional) for item in items):
             return f"malformed {field}"
+    if not all(_count(symbol["line"]) and symbol["line"] < 1 << 32 for symbol in table["symbols"]):
+        return "a symbol's line is not a count"  # the digests keep lines as 32-bit integers
     return None
 
 

@@ -78,6 +78,30 @@ def test_a_file_assembled_as_it_is_written_is_written_only_when_its_bytes_change
     assert path.read_bytes() == whole.data[:-5] + b"9999]" and path.stat().st_ino != inode
 
 
+def test_a_stream_equal_to_the_file_but_for_its_end_is_not_held_while_compared(tmp_path: Path) -> None:
+    """The chunks found equal to the file on disk are not kept: when one differs, the equal start is copied from the
+    old file (a full rebuild of torch makes a 38 MB symbol map equal to the last one, or nearly)."""
+    path = tmp_path / "symbols.json"
+    chunk = 1 << 16
+    old = b"".join(bytes([n % 251]) * chunk for n in range(128))  # 8 MB
+    path.write_bytes(old)
+
+    def chunks(last: bytes) -> Iterator[bytes]:
+        for n in range(127):
+            yield bytes([n % 251]) * chunk  # made when asked, equal to the file's
+        yield last
+
+    for last, written in ((old[-chunk:], False), (b"the end", True), (old[-chunk:] + b"more", True)):
+        tracemalloc.start()
+        try:
+            assert jsonio.write_stream_if_changed(path, chunks(last)) == written
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 3 << 20 and path.read_bytes() == old[:-chunk] + last  # 8 MB when the equal chunks were kept
+    assert [p.name for p in tmp_path.iterdir()] == ["symbols.json"]
+
+
 def test_json_bytes_held_are_the_size_of_their_text() -> None:
     """`jsonio.dumps` (and the manifest's entries) copy orjson's output out of its buffer, which keeps ~4 KB of
     spare room for a small text (the torch tree's 11,771 manifest entries held 46 MB)."""

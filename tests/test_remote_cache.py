@@ -404,6 +404,9 @@ def test_entry_problem(reference: Reference) -> None:
             "malformed errors",
         ),
         (lambda t: t["symbols"][0].update(extra=1), "malformed symbols"),
+        (lambda t: t["symbols"][0].update(line="5"), "line is not a count"),
+        (lambda t: t["symbols"][0].update(line=1 << 32), "line is not a count"),
+        (lambda t: t["symbols"][0].update(line=-1), "line is not a count"),
     ]
     for change, reason in changes:
         problem = entry_problem(key, _mutated(value, change))
