@@ -33,12 +33,7 @@ from kwbuild.model import Table, symbol_counts
 from kwbuild.render.markdown import repeated_anchor_ids
 
 SymbolRef = tuple[str, str, str, int, str | None]
-"""(name, qualname, kind, line, parent): plain tuples, so that a tree's digests load fast."""
-NAME: Final = 0
-QUALNAME: Final = 1
-KIND: Final = 2
-LINE: Final = 3
-PARENT: Final = 4
+"""(name, qualname, kind, line, parent): a row of `Digest.symbols` (the digest keeps them by column)."""
 
 ImportRef = tuple[str | None, str | None, str | None, int, int, bool, bool | None]
 """(module, name, asname, level, line, type_checking, system): `system` is None for Python imports"""

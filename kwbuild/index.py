@@ -57,7 +57,7 @@ def symbol_definitions(digests: Iterable[Digest]) -> Iterator[tuple[str, list[di
     name at a time: the torch tree's ~250,000 definitions as dicts were ~60 MB more at the build's peak."""
     names: dict[str, list[tuple[Digest, str, str, int]]] = {}
     for digest in sorted(digests, key=lambda d: d.path):
-        for name, qualname, kind, line, *_rest in sorted(digest.symbols, key=_line_order):
+        for name, qualname, kind, line, _parent in sorted(digest.symbols, key=_line_order):
             found = names.get(name)
             if found is None:
                 names[name] = [(digest, qualname, kind, line)]
@@ -96,7 +96,7 @@ def changed_definitions(
 def _by_name(digest: Digest | None) -> dict[str, list[tuple[str, str, int]]]:
     """A file's definitions of each name: (qualname, kind, line), in line order."""
     found: dict[str, list[tuple[str, str, int]]] = {}
-    for name, qualname, kind, line, *_rest in sorted(digest.symbols, key=_line_order) if digest is not None else ():
+    for name, qualname, kind, line, _parent in sorted(digest.symbols, key=_line_order) if digest is not None else ():
         found.setdefault(name, []).append((qualname, kind, line))
     return found
 

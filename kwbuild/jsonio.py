@@ -64,13 +64,7 @@ def write_stream_if_changed(path: str | os.PathLike[str], chunks: Iterable[bytes
     disk, not held: a 38 MB symbol map equal but for its end is never in memory whole). `size`: their total length,
     when known (a file of another size is then not read at all). True when written."""
     chunks = iter(chunks)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115  (a `with` below, once it is known to exist)
-    except FileNotFoundError:
-        handle = None
-    except IsADirectoryError:
-        _remove_tree(Path(path))
-        handle = None
+    handle = _open_existing(path)
     if handle is None:
         atomic_write_parts(path, chunks)
         return True
@@ -87,6 +81,17 @@ def write_stream_if_changed(path: str | os.PathLike[str], chunks: Iterable[bytes
                     return False
         atomic_write_parts(path, itertools.chain(_start_of(handle, equal), differs, chunks))
     return True
+
+
+def _open_existing(path: str | os.PathLike[str]) -> BinaryIO | None:
+    """The file at `path`, open for reading; None when there is none (a folder in its way is removed)."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        _remove_tree(Path(path))
+        return None
 
 
 def _start_of(handle: BinaryIO, length: int, piece: int = 1 << 20) -> Iterator[bytes]:

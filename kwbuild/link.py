@@ -41,15 +41,12 @@ def is_test_file(path: str) -> bool:
 
 def link_part(digest: Digest) -> tuple[object, ...]:
     """What linking reads of a digest: if it is equal for every changed file, every link is unchanged."""
-    toplevel = tuple(_toplevel_names(digest))
+    toplevel = tuple(_toplevel(digest))
     return digest.path, digest.module, digest.all, digest.imports, toplevel
 
 
-def _toplevel(digest: Digest) -> set[str]:
-    return set(_toplevel_names(digest))
-
-
-def _toplevel_names(digest: Digest) -> Iterator[str]:
+def _toplevel(digest: Digest) -> Iterator[str]:
+    """The names the file defines at its top level, in order."""
     return (name for name, parent in zip(digest.names, digest.parents, strict=True) if parent is None)
 
 
@@ -66,7 +63,7 @@ def links_unchanged(changes: dict[str, tuple[Digest | None, Digest | None]], imp
             return False
         if link_part(old)[:4] != link_part(new)[:4]:
             return False
-        moved.update(_toplevel(old).symmetric_difference(_toplevel(new)))
+        moved.update(set(_toplevel(old)).symmetric_difference(_toplevel(new)))
     return moved.isdisjoint(imported)
 
 
@@ -240,7 +237,7 @@ class Linker:
         module = self._loaded.get(path)
         if module is None:
             digest = self.files[path]
-            toplevel = frozenset(_toplevel_names(digest))
+            toplevel = frozenset(_toplevel(digest))
             module = _Module(path, digest, toplevel)
             for imp in digest.imports:
                 if imp[I_NAME] == "*":
